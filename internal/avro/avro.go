@@ -1,0 +1,230 @@
+// Package avro encodes and decodes every Kafka message Tributary writes, using the
+// schemas in schemas/ and Avro single-object encoding (a fingerprint-stamped header, so
+// a reader needs no registry and one topic may carry several record types).
+package avro
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/tributary-sec/tributary/schemas"
+)
+
+// Codec encodes the records of package model to Avro and back.
+// It is safe for concurrent use.
+type Codec struct {
+	byName        map[string]*schema
+	byFingerprint map[uint64]*schema
+}
+
+type schema struct {
+	name        string
+	codec       *goavro.Codec
+	fingerprint uint64
+}
+
+// singleObjectMagic starts every single-object encoded message (Avro spec).
+var singleObjectMagic = [2]byte{0xC3, 0x01}
+
+// headerLen is the magic plus the 8-byte CRC-64-AVRO fingerprint.
+const headerLen = 10
+
+// New loads the embedded schemas.
+func New() (*Codec, error) {
+	docs, err := readSchemas(schemas.FS)
+	if err != nil {
+		return nil, err
+	}
+	c := &Codec{byName: map[string]*schema{}, byFingerprint: map[uint64]*schema{}}
+	for name, doc := range docs {
+		text, err := json.Marshal(inlineReferences(doc.body, docs, map[string]bool{name: true}))
+		if err != nil {
+			return nil, fmt.Errorf("rendering schema %s: %w", name, err)
+		}
+		codec, err := goavro.NewCodec(string(text))
+		if err != nil {
+			return nil, fmt.Errorf("compiling schema %s (%s): %w", name, doc.file, err)
+		}
+		s := &schema{name: name, codec: codec, fingerprint: uint64(codec.Rabin)}
+		c.byName[name] = s
+		c.byFingerprint[s.fingerprint] = s
+	}
+	return c, nil
+}
+
+// Names lists the full names of the record types the codec knows, sorted.
+func (c *Codec) Names() []string {
+	names := make([]string, 0, len(c.byName))
+	for n := range c.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// CanonicalSchema returns the parsing canonical form of the named record type.
+func (c *Codec) CanonicalSchema(name string) (string, error) {
+	s, ok := c.byName[name]
+	if !ok {
+		return "", fmt.Errorf("unknown avro record type %q", name)
+	}
+	return s.codec.CanonicalSchema(), nil
+}
+
+// Encode appends the single-object encoding of msg, a pointer to one of the records
+// of package model, to buf.
+func (c *Codec) Encode(buf []byte, msg any) ([]byte, error) {
+	name, native, err := toNative(msg)
+	if err != nil {
+		return nil, err
+	}
+	s := c.byName[name]
+	buf = append(buf, singleObjectMagic[:]...)
+	buf = binary.LittleEndian.AppendUint64(buf, s.fingerprint)
+	out, err := s.codec.BinaryFromNative(buf, native)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// Decode decodes one single-object encoded message into a pointer to the matching
+// record of package model (*model.RawRecord, *model.SyncEnd, ...).
+func (c *Codec) Decode(b []byte) (any, error) {
+	if len(b) < headerLen || b[0] != singleObjectMagic[0] || b[1] != singleObjectMagic[1] {
+		return nil, fmt.Errorf("decoding avro message: not Avro single-object encoded (%d bytes, header % x)", len(b), b[:min(len(b), 2)])
+	}
+	fp := binary.LittleEndian.Uint64(b[2:headerLen])
+	s, ok := c.byFingerprint[fp]
+	if !ok {
+		return nil, fmt.Errorf("decoding avro message: unknown schema fingerprint %016x; the writer uses a schema this build does not know (upgrade this service)", fp)
+	}
+	native, rest, err := s.codec.NativeFromBinary(b[headerLen:])
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", s.name, err)
+	}
+	if len(rest) != 0 {
+		return nil, fmt.Errorf("decoding %s: %d trailing bytes", s.name, len(rest))
+	}
+	m, ok := native.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("decoding %s: got %T, want a record", s.name, native)
+	}
+	return fromNative(s.name, m)
+}
+
+type schemaDoc struct {
+	file string
+	body map[string]any
+}
+
+// readSchemas parses every .avsc file and indexes each named record, nested ones too,
+// by full name.
+func readSchemas(fsys fs.FS) (map[string]schemaDoc, error) {
+	files, err := fs.Glob(fsys, "*.avsc")
+	if err != nil {
+		return nil, fmt.Errorf("listing schemas: %w", err)
+	}
+	top := map[string]schemaDoc{}
+	for _, f := range files {
+		raw, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, fmt.Errorf("reading schema %s: %w", f, err)
+		}
+		var body map[string]any
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return nil, fmt.Errorf("parsing schema %s: %w", f, err)
+		}
+		top[fullName(body, "")] = schemaDoc{file: f, body: body}
+	}
+	return top, nil
+}
+
+func fullName(def map[string]any, enclosingNamespace string) string {
+	name, _ := def["name"].(string)
+	if strings.Contains(name, ".") {
+		return name
+	}
+	ns, _ := def["namespace"].(string)
+	if ns == "" {
+		ns = enclosingNamespace
+	}
+	return ns + "." + name
+}
+
+// inlineReferences replaces references to named records defined in other schema files
+// with their definitions, since goavro compiles one self-contained schema at a time.
+// defined tracks the names already defined in the schema being built.
+func inlineReferences(node any, docs map[string]schemaDoc, defined map[string]bool) any {
+	switch n := node.(type) {
+	case string:
+		if defined[n] {
+			return n
+		}
+		if def, ok := findDefinition(n, docs); ok {
+			defined[n] = true
+			return inlineReferences(def, docs, defined)
+		}
+		return n
+	case []any:
+		out := make([]any, len(n))
+		for i, v := range n {
+			out[i] = inlineReferences(v, docs, defined)
+		}
+		return out
+	case map[string]any:
+		if t, _ := n["type"].(string); t == "record" {
+			defined[fullName(n, "tributary.v1")] = true
+		}
+		out := make(map[string]any, len(n))
+		for k, v := range n {
+			if k == "type" || k == "items" || k == "values" || k == "fields" {
+				out[k] = inlineReferences(v, docs, defined)
+			} else {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	return node
+}
+
+// findDefinition finds the record called name anywhere in the schema files.
+func findDefinition(name string, docs map[string]schemaDoc) (map[string]any, bool) {
+	if d, ok := docs[name]; ok {
+		return d.body, true
+	}
+	for _, d := range docs {
+		if def, ok := findNested(d.body, name, "tributary.v1"); ok {
+			return def, true
+		}
+	}
+	return nil, false
+}
+
+func findNested(node any, name, ns string) (map[string]any, bool) {
+	switch n := node.(type) {
+	case []any:
+		for _, v := range n {
+			if def, ok := findNested(v, name, ns); ok {
+				return def, true
+			}
+		}
+	case map[string]any:
+		if t, _ := n["type"].(string); t == "record" && fullName(n, ns) == name {
+			return n, true
+		}
+		for _, k := range []string{"type", "items", "values", "fields"} {
+			if def, ok := findNested(n[k], name, ns); ok {
+				return def, true
+			}
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,136 @@
+package model
+
+import "time"
+
+// Stage names, in the order a sync runs them.
+const (
+	StageInitiating   = "Initiating"
+	StageConnectivity = "Connectivity Test"
+	StageFetching     = "Fetching"
+	StageNormalizing  = "Normalizing"
+	StageProcessing   = "Processing"
+)
+
+// StageState is where a stage stands.
+type StageState string
+
+// Stage states.
+const (
+	StatePending   StageState = "pending"
+	StateRunning   StageState = "running"
+	StateSucceeded StageState = "succeeded"
+	StateFailed    StageState = "failed"
+	StateSkipped   StageState = "skipped"
+)
+
+// Level is a sync-log entry's level.
+type Level string
+
+// Levels.
+const (
+	LevelDebug Level = "DEBUG"
+	LevelInfo  Level = "INFO"
+	LevelWarn  Level = "WARN"
+	LevelError Level = "ERROR"
+)
+
+// StageEvent is one entry of a sync's log: a stage starting, progressing or ending.
+type StageEvent struct {
+	SyncID        string
+	ConnectorID   string
+	ConnectorType string
+	SyncType      SyncType
+	Stage         string
+	State         StageState
+	Level         Level
+	Message       string
+	Time          time.Time
+	StartedAt     time.Time // zero when not started
+	EndedAt       time.Time // zero while running
+	RecordsIn     int64
+	RecordsOut    int64
+	RecordsFailed int64
+	Error         *ErrorBlock
+}
+
+// ErrorBlock is the technical detail of a failure, shown to the person who configured
+// the connector. It never holds credentials: headers are redacted before they get here.
+type ErrorBlock struct {
+	Class             string
+	Message           string
+	RecommendedAction string
+	RootCause         string
+	Code              string // e.g. "status_code: 401"
+	Details           string
+	ResponseHeaders   map[string]string
+	ResponsePayload   string // truncated
+}
+
+// PartitionDone says one normalized partition has been fully processed for a sync:
+// every raw partition's end marker arrived on it and its rows are written.
+type PartitionDone struct {
+	SyncID        string
+	ConnectorID   string
+	ConnectorType string
+	SyncType      SyncType
+	Partition     int32
+	Partitions    int32 // how many normalized partitions the sync spans
+	Assets        int64
+	Findings      int64
+	Outcome       Outcome // the fetch outcome carried by the markers
+	Scopes        []ScopeOutcome
+	Time          time.Time
+}
+
+// DeadLetter is a record a stage could not handle, kept with the reason.
+type DeadLetter struct {
+	Topic       string
+	Partition   int32
+	Offset      int64
+	Key         []byte
+	Value       []byte
+	Reason      string
+	Stage       string
+	SyncID      string
+	ConnectorID string
+	VendorKey   string
+	Time        time.Time
+}
+
+// Severity is the unified severity band.
+type Severity string
+
+// Severity bands, lowest first.
+const (
+	SeverityNone     Severity = "None"
+	SeverityLow      Severity = "Low"
+	SeverityMedium   Severity = "Medium"
+	SeverityHigh     Severity = "High"
+	SeverityCritical Severity = "Critical"
+)
+
+// Status is the unified finding status.
+type Status string
+
+// Finding statuses.
+const (
+	StatusActive Status = "Active"
+	StatusFixed  Status = "Fixed"
+)
+
+// EnrichedFinding is a processed finding as downstream services see it.
+type EnrichedFinding struct {
+	Finding    Finding
+	Severity   Severity
+	Status     Status
+	AssetClass AssetClass
+	AssetName  string
+	Transition *Transition // set when the finding's status changed
+}
+
+// Transition is a status change of a finding.
+type Transition struct {
+	OldStatus Status
+	NewStatus Status
+	Reason    string
+}
