@@ -68,6 +68,10 @@ type FetchRequest struct {
 // FetchResult reports how Fetching went, scope by scope.
 type FetchResult struct {
 	Scopes []model.ScopeOutcome
+	// Skipped counts records the connector's ingest options left out, and SkipReason
+	// says which option, so counts reconcile with the vendor console.
+	Skipped    int64
+	SkipReason string
 }
 
 // Type is one vendor integration: how to build its Source and how to normalize its

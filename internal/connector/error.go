@@ -88,3 +88,15 @@ func Redact(h http.Header) http.Header {
 	}
 	return out
 }
+
+// RootCause unwraps err to its innermost error, which names a network or system
+// failure plainly.
+func RootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}

@@ -1,0 +1,260 @@
+package awsinspector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2"
+	"github.com/aws/aws-sdk-go-v2/service/inspector2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// credentials returns the base credentials (configured keys, else the SDK's default
+// chain), wrapped in an AssumeRole provider when a role is configured.
+func (s *Source) credentials(ctx context.Context) (aws.CredentialsProvider, error) {
+	st := s.settings
+	var base aws.CredentialsProvider
+	if st.AccessKeyID != "" {
+		base = credentials.NewStaticCredentialsProvider(st.AccessKeyID, st.SecretAccessKey.Value(), st.SessionToken.Value())
+	} else {
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(st.Regions[0]))
+		if err != nil {
+			return nil, fmt.Errorf("loading the default AWS configuration: %w", err)
+		}
+		base = cfg.Credentials
+	}
+	if st.RoleARN == "" {
+		return aws.NewCredentialsCache(base), nil
+	}
+	stsClient := sts.New(sts.Options{
+		Region:      st.Regions[0],
+		Credentials: base,
+		Retryer:     s.retryer(),
+	}, func(o *sts.Options) {
+		if st.STSEndpoint != "" {
+			o.BaseEndpoint = aws.String(st.STSEndpoint)
+		}
+	})
+	role := stscreds.NewAssumeRoleProvider(stsClient, st.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = "tributary-" + s.inst.ID
+		if st.ExternalID != "" {
+			o.ExternalID = aws.String(st.ExternalID)
+		}
+	})
+	return aws.NewCredentialsCache(role), nil
+}
+
+func (s *Source) newClient(region string) *inspector2.Client {
+	return inspector2.New(inspector2.Options{
+		Region:      region,
+		Credentials: s.creds,
+		Retryer:     s.retryer(),
+	}, func(o *inspector2.Options) {
+		if s.settings.Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.settings.Endpoint)
+		}
+	})
+}
+
+// retryer retries throttling and 5xx with jittered exponential backoff, waiting at
+// least what a Retry-After header asks. The SDK's client-side retry quota is off: a
+// bulk sync would exhaust it under sustained throttling and fail needlessly.
+func (s *Source) retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = s.settings.MaxAttempts
+		o.MaxBackoff = 20 * time.Second
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retryAfterBackoff{max: 20 * time.Second}
+	})
+}
+
+type retryAfterBackoff struct{ max time.Duration }
+
+func (b retryAfterBackoff) BackoffDelay(attempt int, err error) (time.Duration, error) {
+	if d := retryAfter(err); d > 0 {
+		return d, nil
+	}
+	d := min(b.max, 100*time.Millisecond<<min(attempt, 10))
+	return d/2 + rand.N(d/2+1), nil
+}
+
+// retryAfter reads the Retry-After seconds AWS sends with throttling and 5xx errors.
+func retryAfter(err error) time.Duration {
+	var throttled *types.ThrottlingException
+	if errors.As(err, &throttled) && throttled.RetryAfterSeconds != nil {
+		return time.Duration(*throttled.RetryAfterSeconds) * time.Second
+	}
+	var internal *types.InternalServerException
+	if errors.As(err, &internal) && internal.RetryAfterSeconds != nil {
+		return time.Duration(*internal.RetryAfterSeconds) * time.Second
+	}
+	return 0
+}
+
+// pageCapture takes the raw body of a ListFindings response before the SDK decodes it.
+// On success it keeps each finding's JSON exactly as AWS sent it and hands the SDK only
+// {"nextToken": ...}: the raw topic keeps vendor bytes, the SDK's generic JSON decoding
+// (the largest cost of a sync) is skipped, and one malformed finding reaches the
+// normalizer's dead-letter path instead of failing the whole page in the SDK. Error
+// responses pass through unchanged, so the SDK still classifies them; their status,
+// headers and body are kept for the sync log.
+type pageCapture struct {
+	findings  []rawFinding
+	status    int
+	header    http.Header
+	errorBody []byte
+	splitErr  error
+}
+
+type rawFinding struct {
+	arn         string
+	exploitable bool // exploitAvailable present
+	fixable     bool // fixAvailable present
+	payload     []byte
+}
+
+func (c *pageCapture) option() func(*inspector2.Options) {
+	return func(o *inspector2.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			// After the operation deserializer: this one sees the response first.
+			return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("tributaryPageCapture", c.handle), middleware.After)
+		})
+	}
+}
+
+func (c *pageCapture) handle(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+	out, md, err := next.HandleDeserialize(ctx, in)
+	if err != nil {
+		return out, md, err
+	}
+	resp, ok := out.RawResponse.(*smithyhttp.Response)
+	if !ok {
+		return out, md, err
+	}
+	body, readErr := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if readErr != nil {
+		return out, md, fmt.Errorf("reading ListFindings response: %w", readErr)
+	}
+	c.status, c.header = resp.StatusCode, resp.Header.Clone()
+	c.findings, c.errorBody, c.splitErr = nil, nil, nil
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		c.errorBody = body
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return out, md, err
+	}
+	findings, nextToken, splitErr := splitPage(body)
+	if splitErr != nil {
+		c.splitErr = splitErr
+		c.errorBody = body
+		return out, md, splitErr
+	}
+	c.findings = findings
+	rest, _ := json.Marshal(struct {
+		NextToken string `json:"nextToken,omitempty"`
+	}{nextToken})
+	resp.Body = io.NopCloser(bytes.NewReader(rest))
+	return out, md, err
+}
+
+// splitPage cuts a ListFindings response into its findings' JSON, reading of each
+// finding only the fields the fetcher needs (its ARN and the ingest-filter fields).
+func splitPage(body []byte) ([]rawFinding, string, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, "", fmt.Errorf("ListFindings response is not a JSON object (starts %q)", truncate(body, 64))
+	}
+	var (
+		findings  []rawFinding
+		nextToken string
+	)
+	for dec.More() {
+		keyTok, err := dec.Token()
+		if err != nil {
+			return nil, "", fmt.Errorf("reading ListFindings response: %w", err)
+		}
+		switch key, _ := keyTok.(string); key {
+		case "nextToken":
+			var tok *string
+			if err := dec.Decode(&tok); err != nil {
+				return nil, "", fmt.Errorf("reading ListFindings nextToken: %w", err)
+			}
+			if tok != nil {
+				nextToken = *tok
+			}
+		case "findings":
+			if findings, err = splitFindings(dec, body); err != nil {
+				return nil, "", err
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, "", fmt.Errorf("reading ListFindings response key %q: %w", key, err)
+			}
+		}
+	}
+	return findings, nextToken, nil
+}
+
+func splitFindings(dec *json.Decoder, body []byte) ([]rawFinding, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("reading ListFindings findings: %w", err)
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if tok != json.Delim('[') {
+		return nil, fmt.Errorf("ListFindings findings is %v, want an array", tok)
+	}
+	var findings []rawFinding
+	for dec.More() {
+		start := dec.InputOffset()
+		var head struct {
+			FindingArn       any `json:"findingArn"`
+			ExploitAvailable any `json:"exploitAvailable"`
+			FixAvailable     any `json:"fixAvailable"`
+		}
+		if err := dec.Decode(&head); err != nil {
+			var typeErr *json.UnmarshalTypeError
+			if !errors.As(err, &typeErr) {
+				return nil, fmt.Errorf("reading finding %d of a ListFindings page: %w", len(findings), err)
+			}
+			// A finding that is not an object: keep it, the normalizer dead-letters it.
+		}
+		payload := bytes.TrimLeft(body[start:dec.InputOffset()], " \t\r\n,")
+		arn, _ := head.FindingArn.(string)
+		findings = append(findings, rawFinding{
+			arn:         arn,
+			exploitable: head.ExploitAvailable != nil,
+			fixable:     head.FixAvailable != nil,
+			payload:     payload,
+		})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("reading the end of ListFindings findings: %w", err)
+	}
+	return findings, nil
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}

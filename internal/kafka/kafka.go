@@ -1,0 +1,184 @@
+// Package kafka builds the franz-go clients Tributary's services share: topic names and
+// creation, a key-or-explicit-partition partitioner, and an at-least-once consume loop.
+// It is the only importer of franz-go outside tests.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config says how to reach Kafka and how Tributary's topics are named and sized.
+type Config struct {
+	Brokers     []string
+	TopicPrefix string // default "tributary."
+	// Partitions and ReplicationFactor apply when a service creates a missing topic.
+	Partitions        int32 // default 6
+	ReplicationFactor int16 // default -1: the broker's default
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	if len(c.Brokers) == 0 || c.Brokers[0] == "" {
+		return errors.New("no Kafka brokers configured; set --kafka-brokers (env TRIBUTARY_KAFKA_BROKERS), e.g. 127.0.0.1:9092")
+	}
+	if c.TopicPrefix == "" {
+		c.TopicPrefix = "tributary."
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.Partitions < 0 {
+		return fmt.Errorf("kafka partitions must be positive, got %d", c.Partitions)
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = -1
+	}
+	return nil
+}
+
+// Topics are the names of Tributary's topics.
+type Topics struct {
+	Raw, Normalized, Findings, Assets, SyncLog, DeadLetter string
+}
+
+// Topics returns the topic names under the configured prefix.
+func (c Config) Topics() Topics {
+	p := c.TopicPrefix
+	return Topics{
+		Raw:        p + "raw.v1",
+		Normalized: p + "normalized.v1",
+		Findings:   p + "findings.v1",
+		Assets:     p + "assets.v1",
+		SyncLog:    p + "sync-log.v1",
+		DeadLetter: p + "dlq.v1",
+	}
+}
+
+// All lists every topic.
+func (t Topics) All() []string {
+	return []string{t.Raw, t.Normalized, t.Findings, t.Assets, t.SyncLog, t.DeadLetter}
+}
+
+// NewClient builds a client for producing, and for consuming when opts add a group.
+// It checks that a broker answers, so a wrong address fails at start-up with a clear
+// error rather than on the first record.
+func NewClient(ctx context.Context, cfg Config, opts ...kgo.Opt) (*kgo.Client, error) {
+	base := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.RecordPartitioner(keyOrExplicitPartitioner()),
+		// Large pipelined batches: a sync produces records in bursts of tens of thousands.
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerBatchMaxBytes(1 << 20),
+		// LZ4 costs little CPU and shrinks the repetitive vendor JSON several times over.
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		// A produce must not wait forever on a dead cluster; the caller's retry policy applies.
+		kgo.RecordDeliveryTimeout(2 * time.Minute),
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("creating Kafka client: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := cl.Ping(pingCtx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("connecting to Kafka at %s: %w; start Kafka or fix --kafka-brokers", strings.Join(cfg.Brokers, ","), err)
+	}
+	return cl, nil
+}
+
+// EnsureTopics creates the topics that do not exist yet and returns every topic's
+// partition count. Several services may race to create a topic; that is harmless.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config, topics ...string) (map[string]int32, error) {
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("creating topics %s: %w", strings.Join(topics, ", "), err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return nil, fmt.Errorf("creating topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return PartitionCounts(ctx, cl, topics...)
+}
+
+// PartitionCounts returns how many partitions each topic has.
+func PartitionCounts(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]int32, error) {
+	md, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("reading metadata of topics %s: %w", strings.Join(topics, ", "), err)
+	}
+	counts := make(map[string]int32, len(topics))
+	for _, t := range topics {
+		d, ok := md[t]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			return nil, fmt.Errorf("topic %s has no partitions (err: %v); create it or let a service create it", t, d.Err)
+		}
+		counts[t] = int32(len(d.Partitions))
+	}
+	return counts, nil
+}
+
+// keyOrExplicitPartitioner sends a keyed record to its key's partition (Kafka's murmur2,
+// so Java clients agree) and a keyless record to the partition it names. Sync markers
+// are keyless: each must land in one chosen partition, behind that partition's data.
+func keyOrExplicitPartitioner() kgo.Partitioner {
+	hash := kgo.KafkaHasher(murmur2)
+	return kgo.BasicConsistentPartitioner(func(string) func(*kgo.Record, int) int {
+		return func(r *kgo.Record, n int) int {
+			if r.Key == nil {
+				return int(r.Partition)
+			}
+			return hash(r.Key, n)
+		}
+	})
+}
+
+// murmur2 is Kafka's default partitioning hash (org.apache.kafka.common.utils.Utils.murmur2).
+func murmur2(b []byte) uint32 {
+	const (
+		seed = 0x9747b28c
+		m    = 0x5bd1e995
+		r    = 24
+	)
+	h := uint32(seed) ^ uint32(len(b))
+	for len(b) >= 4 {
+		k := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+		b = b[4:]
+	}
+	switch len(b) {
+	case 3:
+		h ^= uint32(b[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(b[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(b[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}
+
+// LogAttrs is a helper for slog: the topic, partition and offset of a record.
+func LogAttrs(r *kgo.Record) slog.Attr {
+	return slog.Group("record", slog.String("topic", r.Topic), slog.Int("partition", int(r.Partition)), slog.Int64("offset", r.Offset))
+}

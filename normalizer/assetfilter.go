@@ -1,0 +1,45 @@
+package main
+
+import "github.com/tributary-sec/tributary/internal/model"
+
+// maxRememberedAssets bounds the memory of an assetFilter set: past it the set starts
+// over, which costs only duplicate (idempotent) asset records.
+const maxRememberedAssets = 250_000
+
+// assetFilter remembers which assets were produced for each sync and raw partition.
+// Inspector repeats an asset in every finding on it; sending it once per partition
+// instead cuts the normalized topic and the processor's work several times over.
+type assetFilter struct {
+	sets map[filterKey]map[string]struct{}
+}
+
+type filterKey struct {
+	sync         string
+	rawPartition int32
+}
+
+func newAssetFilter() *assetFilter {
+	return &assetFilter{sets: map[filterKey]map[string]struct{}{}}
+}
+
+// seen reports whether a was already produced from rawPartition for its sync, and
+// remembers it otherwise.
+func (f *assetFilter) seen(a *model.Asset, rawPartition int32) bool {
+	k := filterKey{a.SyncID, rawPartition}
+	set := f.sets[k]
+	if set == nil || len(set) >= maxRememberedAssets {
+		set = map[string]struct{}{}
+		f.sets[k] = set
+	}
+	uid := a.ConnectorID + "/" + a.UID
+	if _, ok := set[uid]; ok {
+		return true
+	}
+	set[uid] = struct{}{}
+	return false
+}
+
+// forget drops what was remembered for a sync's raw partition once its end has passed.
+func (f *assetFilter) forget(syncID string, rawPartition int32) {
+	delete(f.sets, filterKey{syncID, rawPartition})
+}

@@ -1,0 +1,72 @@
+// Command normalizer maps raw vendor records from Kafka to Tributary's unified assets
+// and findings, and passes each sync's end-of-sync markers on.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tributary-sec/tributary/internal/avro"
+	"github.com/tributary-sec/tributary/internal/kafka"
+	"github.com/tributary-sec/tributary/internal/service"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "normalizer:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	common := service.Flags("normalizer", "127.0.0.1:9465")
+	if err := common.Parse(os.Args[1:]); err != nil {
+		return err
+	}
+	log, reg := common.Logger(), common.Registry()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	adminSrv, err := common.ListenAdmin(reg)
+	if err != nil {
+		return err
+	}
+	codec, err := avro.New()
+	if err != nil {
+		return err
+	}
+	topics := common.Kafka.Topics()
+	client, err := kafka.NewClient(ctx, common.Kafka, kafka.ConsumerOpts("tributary-normalizer", topics.Raw)...)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	counts, err := kafka.EnsureTopics(ctx, client, common.Kafka, topics.All()...)
+	if err != nil {
+		return err
+	}
+	n := &normalizer{
+		client:               client,
+		codec:                codec,
+		topics:               topics,
+		normalizedPartitions: counts[topics.Normalized],
+		metrics:              newMetrics(reg),
+		log:                  log,
+		recentAssets:         newAssetFilter(),
+		produced:             map[producedKey]int64{},
+	}
+	adminSrv.SetReady()
+	log.Info("normalizer started", "admin_addr", adminSrv.Addr(), "normalized_partitions", n.normalizedPartitions)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return adminSrv.Serve(gctx) })
+	g.Go(func() error { return kafka.Consume(gctx, client, n.handle) })
+	err = g.Wait()
+	log.Info("normalizer stopped")
+	return err
+}

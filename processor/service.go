@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-sec/tributary/internal/avro"
+	"github.com/tributary-sec/tributary/internal/clickhouse"
+	"github.com/tributary-sec/tributary/internal/kafka"
+	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/syncevent"
+)
+
+// processor enriches normalized records and writes them to ClickHouse, one polled batch
+// at a time: decode, enrich, write, then report partitions whose sync is complete.
+type processor struct {
+	client               *kgo.Client
+	codec                *avro.Codec
+	store                *clickhouse.Client
+	topics               kafka.Topics
+	normalizedPartitions int32
+	events               *syncevent.Publisher
+	barrier              *barrier
+	metrics              *metrics
+	log                  *slog.Logger
+	now                  func() time.Time
+
+	// counts of rows written per sync and partition since the partition's last
+	// completion, reported in PartitionDone.
+	written map[barrierKey]*rowCounts
+}
+
+type rowCounts struct{ assets, findings int64 }
+
+// handle is the kafka.Handler of the normalized topic.
+func (p *processor) handle(ctx context.Context, records []*kgo.Record) (kafka.Offsets, error) {
+	assets := map[string]model.Asset{}
+	findings := map[string]model.EnrichedFinding{}
+	var done []model.PartitionDone
+	for _, r := range records {
+		msg, err := p.codec.Decode(r.Value)
+		if err != nil {
+			if err := p.deadLetter(ctx, r, fmt.Sprintf("undecodable normalized record: %v", err)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		switch m := msg.(type) {
+		case *model.Asset:
+			// Later records of the same asset replace earlier ones within the batch.
+			assets[m.ConnectorID+"/"+m.UID] = *m
+			p.count(m.SyncID, r.Partition).assets++
+		case *model.Finding:
+			findings[m.ConnectorID+"/"+m.UID] = enrich(m)
+			p.count(m.SyncID, r.Partition).findings++
+		case *model.SyncEnd:
+			s, complete := p.barrier.add(r.Partition, r.Offset, m, p.now())
+			if complete {
+				done = append(done, p.partitionDone(s, r.Partition))
+			}
+		default:
+			if err := p.deadLetter(ctx, r, fmt.Sprintf("unexpected %T on the normalized topic", msg)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := p.write(ctx, assets, findings); err != nil {
+		return nil, err
+	}
+	// Only now, with the partition's rows written, may its completion be announced.
+	for i := range done {
+		if err := p.events.Publish(ctx, done[i].SyncID, &done[i]); err != nil {
+			return nil, err
+		}
+		p.log.Info("partition done", "sync_id", done[i].SyncID, "connector", done[i].ConnectorID, "partition", done[i].Partition, "assets", done[i].Assets, "findings", done[i].Findings)
+	}
+	for _, s := range p.barrier.expire(p.now()) {
+		p.log.Warn("gave up waiting for end-of-sync markers", "sync_id", s.SyncID, "connector", s.ConnectorID, "timeout", p.barrier.timeout.String())
+	}
+	holds := kafka.Offsets{p.topics.Normalized: p.barrier.holds()}
+	return holds, nil
+}
+
+func (p *processor) count(syncID string, partition int32) *rowCounts {
+	k := barrierKey{syncID, partition}
+	c := p.written[k]
+	if c == nil {
+		c = &rowCounts{}
+		p.written[k] = c
+	}
+	return c
+}
+
+func (p *processor) partitionDone(s model.SyncEnd, partition int32) model.PartitionDone {
+	k := barrierKey{s.SyncID, partition}
+	c := p.written[k]
+	delete(p.written, k)
+	if c == nil {
+		c = &rowCounts{}
+	}
+	return model.PartitionDone{
+		SyncID:        s.SyncID,
+		ConnectorID:   s.ConnectorID,
+		ConnectorType: s.ConnectorType,
+		SyncType:      s.SyncType,
+		Partition:     partition,
+		Partitions:    p.normalizedPartitions,
+		Assets:        c.assets,
+		Findings:      c.findings,
+		Outcome:       s.Outcome,
+		Scopes:        s.Scopes,
+		Time:          p.now(),
+	}
+}
+
+// write stores the batch, retrying with backoff while ClickHouse is unavailable: the
+// batch's offsets are not committed until it succeeds, so nothing is lost meanwhile.
+func (p *processor) write(ctx context.Context, assets map[string]model.Asset, findings map[string]model.EnrichedFinding) error {
+	assetRows := make([]model.Asset, 0, len(assets))
+	for _, a := range assets {
+		assetRows = append(assetRows, a)
+	}
+	findingRows := make([]model.EnrichedFinding, 0, len(findings))
+	for _, f := range findings {
+		findingRows = append(findingRows, f)
+	}
+	for attempt := 0; ; attempt++ {
+		err := p.writeOnce(ctx, assetRows, findingRows)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		wait := min(30*time.Second, 250*time.Millisecond<<min(attempt, 7))
+		wait = wait/2 + rand.N(wait/2+1)
+		p.log.Error("writing to ClickHouse; retrying", "err", err, "attempt", attempt+1, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (p *processor) writeOnce(ctx context.Context, assets []model.Asset, findings []model.EnrichedFinding) error {
+	if len(assets) > 0 {
+		start := time.Now()
+		if err := p.store.WriteAssets(ctx, assets); err != nil {
+			p.metrics.batches.WithLabelValues("assets", "error").Inc()
+			return err
+		}
+		p.metrics.observeBatch("assets", len(assets), time.Since(start))
+	}
+	if len(findings) > 0 {
+		start := time.Now()
+		if err := p.store.WriteFindings(ctx, findings); err != nil {
+			p.metrics.batches.WithLabelValues("findings", "error").Inc()
+			return err
+		}
+		p.metrics.observeBatch("findings", len(findings), time.Since(start))
+	}
+	return nil
+}
+
+// deadLetter keeps a record the processor cannot read on the dead-letter topic.
+func (p *processor) deadLetter(ctx context.Context, r *kgo.Record, reason string) error {
+	p.metrics.deadLetters.WithLabelValues(model.StageProcessing).Inc()
+	p.log.Warn("dead-lettering record", "reason", reason, kafka.LogAttrs(r))
+	value, err := p.codec.Encode(nil, &model.DeadLetter{
+		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
+		Key: r.Key, Value: r.Value, Reason: reason, Stage: model.StageProcessing,
+		Time: p.now(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := p.client.ProduceSync(ctx, &kgo.Record{Topic: p.topics.DeadLetter, Key: r.Key, Value: value}).FirstErr(); err != nil {
+		return fmt.Errorf("producing to %s: %w", p.topics.DeadLetter, err)
+	}
+	return nil
+}
+
+// metrics are the processor's Prometheus metrics.
+type metrics struct {
+	batches      *prometheus.CounterVec
+	batchRows    *prometheus.CounterVec
+	batchSeconds *prometheus.HistogramVec
+	deadLetters  *prometheus.CounterVec
+	syncs        *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_processor_clickhouse_batches_total",
+			Help: "ClickHouse insert batches, by table and result.",
+		}, []string{"table", "result"}),
+		batchRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_processor_clickhouse_rows_total",
+			Help: "Rows written to ClickHouse, by table.",
+		}, []string{"table"}),
+		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tributary_processor_clickhouse_batch_duration_seconds",
+			Help:    "Duration of ClickHouse insert batches, by table.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 3, 10),
+		}, []string{"table"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_processor_dead_letters_total",
+			Help: "Records sent to the dead-letter topic, by stage.",
+		}, []string{"stage"}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_processor_syncs_finished_total",
+			Help: "Syncs whose Processing stage finished, by connector type, connector and fetch outcome.",
+		}, []string{"connector_type", "connector", "outcome"}),
+	}
+	reg.MustRegister(m.batches, m.batchRows, m.batchSeconds, m.deadLetters, m.syncs)
+	return m
+}
+
+func (m *metrics) observeBatch(table string, rows int, d time.Duration) {
+	m.batches.WithLabelValues(table, "ok").Inc()
+	m.batchRows.WithLabelValues(table).Add(float64(rows))
+	m.batchSeconds.WithLabelValues(table).Observe(d.Seconds())
+}
