@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tributary-sec/tributary/internal/model"
+)
+
+// progress records when a service's counter first and last moved during the run.
+type progress struct {
+	mu           sync.Mutex
+	first, last  time.Time
+	value        float64
+	metric, addr string
+}
+
+func (p *progress) poll(ctx context.Context) {
+	client := http.Client{Timeout: time.Second}
+	for ctx.Err() == nil {
+		if v, err := scrape(&client, p.addr, p.metric); err == nil {
+			now := time.Now()
+			p.mu.Lock()
+			if v > p.value {
+				if p.first.IsZero() {
+					p.first = now
+				}
+				p.last, p.value = now, v
+			}
+			p.mu.Unlock()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *progress) rate() (float64, time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.last.Sub(p.first)
+	if d <= 0 {
+		return 0, 0
+	}
+	return p.value / d.Seconds(), d
+}
+
+// scrape sums the samples of one metric on a /metrics page.
+func scrape(client *http.Client, addr, metric string) (float64, error) {
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric) {
+			continue
+		}
+		rest := line[len(metric):]
+		if rest != "" && rest[0] != '{' && rest[0] != ' ' {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, sc.Err()
+}
+
+// bench measures the start-up Full sync: end-to-end findings/s, each stage's rate and
+// every service's peak RSS. It checks that every finding landed in ClickHouse.
+func (s *localStack) bench(ctx context.Context, o options) error {
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	normalized := &progress{addr: s.services.AdminAddr("normalizer"), metric: "tributary_normalizer_records_total"}
+	written := &progress{addr: s.services.AdminAddr("processor"), metric: `tributary_processor_clickhouse_rows_total{table="findings"}`}
+	go normalized.poll(pollCtx)
+	go written.poll(pollCtx)
+
+	syncs, err := s.waitForSyncs(ctx)
+	if err != nil {
+		return err
+	}
+	stopPolling()
+	sy := syncs[s.connectors[0]]
+	if sy.FailedStage != "" {
+		return fmt.Errorf("the benchmark sync failed at %s; see %s/logs", sy.FailedStage, s.dir)
+	}
+	var rows uint64
+	r, err := s.store.Query(ctx, "SELECT count() FROM tributary.findings FINAL")
+	if err != nil {
+		return err
+	}
+	for r.Next() {
+		if err := r.Scan(&rows); err != nil {
+			return err
+		}
+	}
+	r.Close()
+	if int(rows) != o.findings {
+		return fmt.Errorf("benchmark: %d findings in ClickHouse, want %d", rows, o.findings)
+	}
+	fetching, _ := sy.Stage(model.StageFetching)
+	processing, _ := sy.Stage(model.StageProcessing)
+	total := processing.EndedAt.Sub(sy.Started())
+	fetchDur := fetching.EndedAt.Sub(fetching.StartedAt)
+	normRate, normDur := normalized.rate()
+	writeRate, writeDur := written.rate()
+
+	fmt.Printf("\nBenchmark: one Full sync of %d findings (simulator page cap %d), simulator → ClickHouse rows visible\n", o.findings, o.pageCap)
+	fmt.Printf("  end to end     %8.0f findings/s  (%s)\n", float64(o.findings)/total.Seconds(), total.Round(time.Millisecond))
+	fmt.Printf("  fetching       %8.0f records/s   (%s)\n", float64(fetching.RecordsOut)/fetchDur.Seconds(), fetchDur.Round(time.Millisecond))
+	fmt.Printf("  normalizing    %8.0f records/s   (%s, first to last record)\n", normRate, normDur.Round(time.Millisecond))
+	fmt.Printf("  processing     %8.0f findings/s  (%s, first to last ClickHouse batch)\n", writeRate, writeDur.Round(time.Millisecond))
+	fmt.Println("  peak RSS")
+	for _, name := range []string{"fetcher", "normalizer", "processor"} {
+		rss, err := s.services.Process(name).PeakRSS()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("    %-12s %6.1f MiB\n", name, float64(rss)/(1<<20))
+	}
+	for _, p := range []struct {
+		name string
+		rss  func() (int64, error)
+	}{{"kfake", s.kfake.PeakRSS}, {"simulator", s.simulator.PeakRSS}} {
+		if rss, err := p.rss(); err == nil {
+			fmt.Printf("    %-12s %6.1f MiB (not a Tributary service)\n", p.name, float64(rss)/(1<<20))
+		}
+	}
+	return nil
+}
