@@ -72,8 +72,12 @@ func run() error {
 		written: map[barrierKey]*rowCounts{},
 	}
 	p.client, err = kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts("tributary-processor", topics.Normalized),
-		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { p.barrier.drop(lost[topics.Normalized]) }),
-		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { p.barrier.drop(lost[topics.Normalized]) }),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+			p.barrier.drop(lost[topics.Normalized])
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+			p.barrier.drop(lost[topics.Normalized])
+		}),
 	)...)
 	if err != nil {
 		return err

@@ -35,6 +35,17 @@ var singleObjectMagic = [2]byte{0xC3, 0x01}
 // headerLen is the magic plus the 8-byte CRC-64-AVRO fingerprint.
 const headerLen = 10
 
+// maxBlockCount caps the items of one array or map block goavro decodes. goavro
+// preallocates a block's items before reading them, and its default cap (2^31-1) lets a
+// 20-byte message make the decoder allocate 32 GiB. goavro's encoder splits longer
+// arrays and maps into blocks of at most this many items, so what we write still reads.
+const maxBlockCount = 1 << 16
+
+func init() {
+	// This package is the only goavro importer, so the global is ours to set.
+	goavro.MaxBlockCount = maxBlockCount
+}
+
 // New loads the embedded schemas.
 func New() (*Codec, error) {
 	docs, err := readSchemas(schemas.FS)
@@ -95,7 +106,9 @@ func (c *Codec) Encode(buf []byte, msg any) ([]byte, error) {
 }
 
 // Decode decodes one single-object encoded message into a pointer to the matching
-// record of package model (*model.RawRecord, *model.SyncEnd, ...).
+// record of package model (*model.RawRecord, *model.SyncEnd, ...). Times come back in
+// UTC at millisecond precision; empty arrays, maps and bytes come back nil. The record
+// shares no memory with b.
 func (c *Codec) Decode(b []byte) (any, error) {
 	if len(b) < headerLen || b[0] != singleObjectMagic[0] || b[1] != singleObjectMagic[1] {
 		return nil, fmt.Errorf("decoding avro message: not Avro single-object encoded (%d bytes, header % x)", len(b), b[:min(len(b), 2)])
@@ -179,7 +192,9 @@ func inlineReferences(node any, docs map[string]schemaDoc, defined map[string]bo
 		}
 		return out
 	case map[string]any:
-		if t, _ := n["type"].(string); t == "record" {
+		t, _ := n["type"].(string)
+		isRecord := t == "record"
+		if isRecord {
 			defined[fullName(n, "tributary.v1")] = true
 		}
 		out := make(map[string]any, len(n))
@@ -189,6 +204,14 @@ func inlineReferences(node any, docs map[string]schemaDoc, defined map[string]bo
 			} else {
 				out[k] = v
 			}
+		}
+		if isRecord {
+			// Spell out the full name instead of a namespace: goavro's canonical form
+			// appends a nested record's namespace to the enclosing one
+			// ("tributary.v1.tributary.v1.Finding"), a fingerprint no other Avro
+			// implementation computes.
+			out["name"] = fullName(n, "tributary.v1")
+			delete(out, "namespace")
 		}
 		return out
 	}

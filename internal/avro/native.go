@@ -2,6 +2,7 @@ package avro
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
@@ -24,6 +25,9 @@ const (
 const timestampBranch = "long.timestamp-millis"
 
 func toNative(msg any) (string, map[string]any, error) {
+	if v := reflect.ValueOf(msg); v.Kind() == reflect.Pointer && v.IsNil() {
+		return "", nil, fmt.Errorf("encoding avro message: nil %T", msg)
+	}
 	switch m := msg.(type) {
 	case *model.RawRecord:
 		return nameRawRecord, map[string]any{
@@ -81,7 +85,7 @@ func toNative(msg any) (string, map[string]any, error) {
 				"root_cause":         e.RootCause,
 				"code":               e.Code,
 				"details":            e.Details,
-				"response_headers":   nonNilMap(e.ResponseHeaders),
+				"response_headers":   mapToNative(e.ResponseHeaders),
 				"response_payload":   e.ResponsePayload,
 			})
 		}
@@ -135,7 +139,8 @@ func toNative(msg any) (string, map[string]any, error) {
 }
 
 func fromNative(name string, m map[string]any) (any, error) {
-	r := reader{m: m}
+	var err error
+	r := reader{m: m, err: &err}
 	var out any
 	switch name {
 	case nameRawRecord:
@@ -174,11 +179,10 @@ func fromNative(name string, m map[string]any) (any, error) {
 			AssetClass: model.AssetClass(r.str("asset_class")),
 			AssetName:  r.str("asset_name"),
 		}
-		inner := reader{m: r.record("finding")}
+		inner := r.nested(r.record("finding"))
 		ef.Finding = *findingFromNative(&inner)
-		r.err = inner.err
 		if t := r.union("transition"); t != nil {
-			tr := reader{m: t}
+			tr := r.nested(t)
 			ef.Transition = &model.Transition{
 				OldStatus: model.Status(tr.str("old_status")),
 				NewStatus: model.Status(tr.str("new_status")),
@@ -204,7 +208,7 @@ func fromNative(name string, m map[string]any) (any, error) {
 			RecordsFailed: r.int64("records_failed"),
 		}
 		if e := r.union("error"); e != nil {
-			er := reader{m: e}
+			er := r.nested(e)
 			ev.Error = &model.ErrorBlock{
 				Class:             er.str("class"),
 				Message:           er.str("message"),
@@ -215,7 +219,6 @@ func fromNative(name string, m map[string]any) (any, error) {
 				ResponseHeaders:   er.strMap("response_headers"),
 				ResponsePayload:   er.str("response_payload"),
 			}
-			r.err = er.err
 		}
 		out = ev
 	case namePartitionDone:
@@ -249,8 +252,8 @@ func fromNative(name string, m map[string]any) (any, error) {
 	default:
 		return nil, fmt.Errorf("decoding avro message: no model type for %s", name)
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("decoding %s: %w", name, r.err)
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", name, err)
 	}
 	return out, nil
 }
@@ -267,19 +270,19 @@ func assetToNative(a *model.Asset) map[string]any {
 		"external_id":         a.ExternalID,
 		"provider_id":         a.ProviderID,
 		"operating_system":    a.OperatingSystem,
-		"ipv4":                nonNilStrings(a.IPv4),
-		"ipv6":                nonNilStrings(a.IPv6),
+		"ipv4":                stringsToNative(a.IPv4),
+		"ipv6":                stringsToNative(a.IPv6),
 		"fqdn":                a.FQDN,
-		"mac_addresses":       nonNilStrings(a.MACAddresses),
-		"image_tags":          nonNilStrings(a.ImageTags),
+		"mac_addresses":       stringsToNative(a.MACAddresses),
+		"image_tags":          stringsToNative(a.ImageTags),
 		"image_digest":        a.ImageDigest,
 		"provider":            a.Provider,
 		"cloud_resource_type": a.CloudResourceType,
 		"first_observed_at":   optionalTime(a.FirstObservedAt),
 		"last_observed_at":    optionalTime(a.LastObservedAt),
 		"vendor_status":       a.VendorStatus,
-		"external_tags":       nonNilMap(a.ExternalTags),
-		"custom_attributes":   nonNilMap(a.CustomAttributes),
+		"external_tags":       mapToNative(a.ExternalTags),
+		"custom_attributes":   mapToNative(a.CustomAttributes),
 		"fetched_at":          a.FetchedAt,
 	}
 }
@@ -327,9 +330,9 @@ func findingToNative(f *model.Finding) map[string]any {
 		"sync_id":           f.SyncID,
 		"scope":             f.Scope,
 		"uid":               f.UID,
-		"asset_uids":        nonNilStrings(f.AssetUIDs),
+		"asset_uids":        stringsToNative(f.AssetUIDs),
 		"name":              f.Name,
-		"cves":              nonNilStrings(f.CVEs),
+		"cves":              stringsToNative(f.CVEs),
 		"description":       f.Description,
 		"score":             score,
 		"vendor_severity":   f.VendorSeverity,
@@ -338,7 +341,7 @@ func findingToNative(f *model.Finding) map[string]any {
 		"last_seen":         optionalTime(f.LastSeen),
 		"port":              port,
 		"protocol":          f.Protocol,
-		"custom_attributes": nonNilMap(f.CustomAttributes),
+		"custom_attributes": mapToNative(f.CustomAttributes),
 		"fetched_at":        f.FetchedAt,
 	}
 }
@@ -389,18 +392,25 @@ func optionalTime(t time.Time) any {
 	return goavro.Union(timestampBranch, t)
 }
 
-func nonNilStrings(s []string) []string {
-	if s == nil {
-		return []string{}
+// stringsToNative and mapToNative build the []any and map[string]any goavro works on:
+// handed a []string or map[string]string, goavro converts it by reflection, slower.
+func stringsToNative(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
 	}
-	return s
+	return out
 }
 
-func nonNilMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
+func mapToNative(m map[string]string) map[string]any {
+	if len(m) == 0 {
+		return nil // goavro writes an empty map
 	}
-	return m
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 func nonNilBytes(b []byte) []byte {
@@ -410,15 +420,20 @@ func nonNilBytes(b []byte) []byte {
 	return b
 }
 
-// reader reads fields of a decoded record, remembering the first type mismatch.
+// reader reads fields of a decoded record, remembering the first type mismatch in
+// *err, which it shares with the readers of the records nested in it.
 type reader struct {
 	m   map[string]any
-	err error
+	err *error
+}
+
+func (r *reader) nested(m map[string]any) reader {
+	return reader{m: m, err: r.err}
 }
 
 func (r *reader) fail(field string, v any, want string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("field %s: got %T, want %s", field, v, want)
+	if *r.err == nil {
+		*r.err = fmt.Errorf("field %s: got %T, want %s", field, v, want)
 	}
 }
 
@@ -430,12 +445,17 @@ func (r *reader) str(field string) string {
 	return v
 }
 
+// bytes returns a copy of a bytes field, or nil when it is empty: goavro returns a
+// slice of the message itself, which the caller may reuse.
 func (r *reader) bytes(field string) []byte {
 	v, ok := r.m[field].([]byte)
 	if !ok {
 		r.fail(field, r.m[field], "bytes")
 	}
-	return v
+	if len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
 }
 
 func (r *reader) int32(field string) int32 {
@@ -558,11 +578,8 @@ func (r *reader) scopes(field string) []model.ScopeOutcome {
 	}
 	out := make([]model.ScopeOutcome, len(arr))
 	for i, v := range arr {
-		sr := reader{m: asRecord(v)}
+		sr := r.nested(asRecord(v))
 		out[i] = model.ScopeOutcome{Scope: sr.str("scope"), Outcome: model.Outcome(sr.str("outcome")), Records: sr.int64("records")}
-		if sr.err != nil && r.err == nil {
-			r.err = sr.err
-		}
 	}
 	return out
 }
