@@ -68,6 +68,8 @@ func fullFinding() *model.Finding {
 		Scope:            "eu-west-1",
 		UID:              "arn:aws:inspector2:eu-west-1:123456789012:finding/0f1e2d",
 		AssetUIDs:        []string{"i-0abc123", "i-0def456"},
+		AssetClass:       model.ClassDevice,
+		AssetName:        "web-1",
 		Name:             "CVE-2024-3094 - xz",
 		CVEs:             []string{"CVE-2024-3094", "CVE-2024-0001"},
 		Description:      "Malicious code was discovered in the upstream tarballs of xz, ünïcödé ✓.",
@@ -132,11 +134,10 @@ func roundTripCases() []struct {
 		{"finding zero", &model.Finding{}},
 		{"enriched finding with transition", &model.EnrichedFinding{
 			Finding: *fullFinding(), Severity: model.SeverityCritical, Status: model.StatusFixed,
-			AssetClass: model.ClassContainer, AssetName: "web-1",
 			Transition: &model.Transition{OldStatus: model.StatusActive, NewStatus: model.StatusFixed, Reason: "not seen in full sync"},
 		}},
 		{"enriched finding without transition", &model.EnrichedFinding{
-			Finding: *noScore, Severity: model.SeverityNone, Status: model.StatusActive, AssetClass: model.ClassResource,
+			Finding: *noScore, Severity: model.SeverityNone, Status: model.StatusActive,
 		}},
 		{"enriched finding empty transition", &model.EnrichedFinding{Transition: &model.Transition{}}},
 		{"stage event with error", &model.StageEvent{
@@ -337,8 +338,8 @@ func TestDecodeErrors(t *testing.T) {
 	// A Finding whose asset_uids array claims 2^30 items: it must fail on the missing
 	// bytes, not allocate for them.
 	hugeArray := append(append([]byte{0xc3, 0x01}, fp...), 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x08)
-	// The same for custom_attributes, after 16 fields that are empty or null.
-	hugeMap := append(append(append([]byte{0xc3, 0x01}, fp...), make([]byte, 16)...), 0x80, 0x80, 0x80, 0x80, 0x08)
+	// The same for custom_attributes, after 18 fields that are empty or null.
+	hugeMap := append(append(append([]byte{0xc3, 0x01}, fp...), make([]byte, 18)...), 0x80, 0x80, 0x80, 0x80, 0x08)
 
 	tests := []struct {
 		name string

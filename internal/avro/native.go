@@ -68,12 +68,10 @@ func toNative(msg any) (string, map[string]any, error) {
 			})
 		}
 		return nameEnrichedFinding, map[string]any{
-			"finding":     findingToNative(&m.Finding),
-			"severity":    string(m.Severity),
-			"status":      string(m.Status),
-			"asset_class": string(m.AssetClass),
-			"asset_name":  m.AssetName,
-			"transition":  transition,
+			"finding":    findingToNative(&m.Finding),
+			"severity":   string(m.Severity),
+			"status":     string(m.Status),
+			"transition": transition,
 		}, nil
 	case *model.StageEvent:
 		var block any
@@ -174,10 +172,8 @@ func fromNative(name string, m map[string]any) (any, error) {
 		out = findingFromNative(&r)
 	case nameEnrichedFinding:
 		ef := &model.EnrichedFinding{
-			Severity:   model.Severity(r.str("severity")),
-			Status:     model.Status(r.str("status")),
-			AssetClass: model.AssetClass(r.str("asset_class")),
-			AssetName:  r.str("asset_name"),
+			Severity: model.Severity(r.str("severity")),
+			Status:   model.Status(r.str("status")),
 		}
 		inner := r.nested(r.record("finding"))
 		ef.Finding = *findingFromNative(&inner)
@@ -331,6 +327,8 @@ func findingToNative(f *model.Finding) map[string]any {
 		"scope":             f.Scope,
 		"uid":               f.UID,
 		"asset_uids":        stringsToNative(f.AssetUIDs),
+		"asset_class":       string(f.AssetClass),
+		"asset_name":        f.AssetName,
 		"name":              f.Name,
 		"cves":              stringsToNative(f.CVEs),
 		"description":       f.Description,
@@ -354,6 +352,8 @@ func findingFromNative(r *reader) *model.Finding {
 		Scope:            r.str("scope"),
 		UID:              r.str("uid"),
 		AssetUIDs:        r.strs("asset_uids"),
+		AssetClass:       model.AssetClass(r.str("asset_class")),
+		AssetName:        r.str("asset_name"),
 		Name:             r.str("name"),
 		CVEs:             r.strs("cves"),
 		Description:      r.str("description"),

@@ -83,6 +83,8 @@ func testFindings() []model.EnrichedFinding {
 			Scope:            "eu-west-1",
 			UID:              "arn:aws:inspector2:eu-west-1:123456789012:finding/abc",
 			AssetUIDs:        []string{"i-0abc", "i-0def"},
+			AssetClass:       model.ClassDevice,
+			AssetName:        "web-1",
 			Name:             "CVE-2024-6387 - openssh",
 			CVEs:             []string{"CVE-2024-6387", "CVE-2024-6409"},
 			Description:      "A signal handler race condition;\nsecond line with 'quotes'.",
@@ -96,10 +98,8 @@ func testFindings() []model.EnrichedFinding {
 			CustomAttributes: map[string]string{"fixAvailable": "YES", "exploitAvailable": "NO", "type": "PACKAGE_VULNERABILITY"},
 			FetchedAt:        fetched,
 		},
-		Severity:   model.SeverityHigh,
-		Status:     model.StatusActive,
-		AssetClass: model.ClassDevice,
-		AssetName:  "web-1",
+		Severity: model.SeverityHigh,
+		Status:   model.StatusActive,
 	}
 	sparse := model.EnrichedFinding{
 		Finding: model.Finding{
@@ -183,7 +183,7 @@ func readFindings(t *testing.T, c *clickhouse.Client) []model.EnrichedFinding {
 			version                    uint64
 		)
 		if err := rows.Scan(&f.ConnectorID, &f.ConnectorType, &f.UID, &assetUID, &f.AssetUIDs, &class,
-			&e.AssetName, &f.Name, &f.CVEs, &f.Description, &f.Score, &sev, &f.VendorSeverity, &stat,
+			&f.AssetName, &f.Name, &f.CVEs, &f.Description, &f.Score, &sev, &f.VendorSeverity, &stat,
 			&f.VendorStatus, &first, &last, &port, &f.Protocol, &attrK, &attrV, &f.Scope, &f.SyncID,
 			&f.FetchedAt, &version); err != nil {
 			t.Fatal(err)
@@ -196,7 +196,7 @@ func readFindings(t *testing.T, c *clickhouse.Client) []model.EnrichedFinding {
 			t.Errorf("finding %s: asset_uid = %q, want the first of asset_uids %q", f.UID, assetUID, wantAssetUID)
 		}
 		if class != "Unknown" {
-			e.AssetClass = model.AssetClass(class)
+			f.AssetClass = model.AssetClass(class)
 		}
 		e.Severity, e.Status = model.Severity(sev), model.Status(stat)
 		f.FirstSeen, f.LastSeen = deref(first), deref(last)

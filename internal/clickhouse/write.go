@@ -136,12 +136,12 @@ func appendFinding(b driver.Batch, e *model.EnrichedFinding) error {
 	if !slices.Contains(statuses, e.Status) {
 		return fmt.Errorf("finding %s: unknown status %q", f.UID, e.Status)
 	}
-	class := string(e.AssetClass)
+	class := string(f.AssetClass)
 	switch {
 	case class == "":
 		class = unknownClass
-	case !slices.Contains(assetClasses, e.AssetClass):
-		return fmt.Errorf("finding %s: unknown asset class %q", f.UID, e.AssetClass)
+	case !slices.Contains(assetClasses, f.AssetClass):
+		return fmt.Errorf("finding %s: unknown asset class %q", f.UID, f.AssetClass)
 	}
 	version, err := rowVersion(f.FetchedAt)
 	if err != nil {
@@ -169,7 +169,7 @@ func appendFinding(b driver.Batch, e *model.EnrichedFinding) error {
 	}
 	attrKeys, attrValues := sortedPairs(f.CustomAttributes)
 	if err := b.Append(
-		f.ConnectorID, f.ConnectorType, f.UID, assetUID, nonNil(f.AssetUIDs), class, e.AssetName,
+		f.ConnectorID, f.ConnectorType, f.UID, assetUID, nonNil(f.AssetUIDs), class, f.AssetName,
 		f.Name, nonNil(f.CVEs), f.Description, f.Score, string(e.Severity), f.VendorSeverity, string(e.Status), f.VendorStatus,
 		first, last, port, f.Protocol, attrKeys, attrValues,
 		f.Scope, f.SyncID, f.FetchedAt.UTC(), version,

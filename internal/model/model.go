@@ -70,7 +70,9 @@ type Finding struct {
 	SyncID           string
 	Scope            string
 	UID              string
-	AssetUIDs        []string // the assets the finding is on, the first one primary
+	AssetUIDs        []string   // the assets the finding is on, the first one primary
+	AssetClass       AssetClass // the primary asset's class, so consumers need no join
+	AssetName        string     // the primary asset's name
 	Name             string
 	CVEs             []string
 	Description      string

@@ -123,8 +123,6 @@ type EnrichedFinding struct {
 	Finding    Finding
 	Severity   Severity
 	Status     Status
-	AssetClass AssetClass
-	AssetName  string
 	Transition *Transition // set when the finding's status changed
 }
 

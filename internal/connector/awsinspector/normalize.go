@@ -40,11 +40,15 @@ func (Normalizer) Normalize(raw *model.RawRecord, out *connector.Normalized) err
 		return err
 	}
 	// Nothing below fails, so out only ever grows by a whole finding.
+	first := len(out.Assets)
 	out.Assets = slices.Grow(out.Assets, len(f.Resources))
 	for i := range f.Resources {
 		out.Assets = append(out.Assets, f.Resources[i].asset(&f, raw))
 	}
-	out.Findings = append(out.Findings, f.finding(raw))
+	fd := f.finding(raw)
+	// The first resource is the finding's primary asset.
+	fd.AssetClass, fd.AssetName = out.Assets[first].Class, out.Assets[first].Name
+	out.Findings = append(out.Findings, fd)
 	return nil
 }
 

@@ -160,7 +160,7 @@ func TestNormalizeMinimal(t *testing.T) {
 	}
 	wantFinding := model.Finding{
 		ConnectorID: rec.ConnectorID, ConnectorType: rec.ConnectorType, SyncID: rec.SyncID, Scope: rec.Scope,
-		UID: "arn:f", AssetUIDs: []string{"i-1"}, Name: "arn:f", FetchedAt: rec.FetchedAt,
+		UID: "arn:f", AssetUIDs: []string{"i-1"}, AssetClass: model.ClassDevice, AssetName: "i-1", Name: "arn:f", FetchedAt: rec.FetchedAt,
 	}
 	if !reflect.DeepEqual(out.Assets, []model.Asset{wantAsset}) {
 		t.Errorf("assets:\n got %+v\nwant %+v", out.Assets, wantAsset)
