@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -45,6 +46,7 @@ func (s *Source) credentials(ctx context.Context) (aws.CredentialsProvider, erro
 		Region:      st.Regions[0],
 		Credentials: base,
 		Retryer:     s.retryer(),
+		APIOptions:  []func(*middleware.Stack) error{s.stsErrors.add},
 	}, func(o *sts.Options) {
 		if st.STSEndpoint != "" {
 			o.BaseEndpoint = aws.String(st.STSEndpoint)
@@ -119,6 +121,38 @@ type pageCapture struct {
 	header    http.Header
 	errorBody []byte
 	splitErr  error
+}
+
+// errorCapture keeps the body of the last failed response of a client whose calls the
+// SDK makes for us (AssumeRole, through the credentials provider).
+type errorCapture struct {
+	mu   sync.Mutex
+	body []byte
+}
+
+func (c *errorCapture) add(stack *middleware.Stack) error {
+	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("tributaryErrorCapture", c.handle), middleware.After)
+}
+
+func (c *errorCapture) handle(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+	out, md, err := next.HandleDeserialize(ctx, in)
+	if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && err == nil && (resp.StatusCode < 200 || resp.StatusCode >= 300) {
+		body, readErr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		if readErr == nil {
+			c.mu.Lock()
+			c.body = body
+			c.mu.Unlock()
+		}
+	}
+	return out, md, err
+}
+
+func (c *errorCapture) last() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.body
 }
 
 type rawFinding struct {

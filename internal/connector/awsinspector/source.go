@@ -107,6 +107,8 @@ type Source struct {
 	settings Settings
 	clients  map[string]*inspector2.Client // by region, built by Initiate
 	creds    aws.CredentialsProvider
+	// stsErrors keeps the body of a refused AssumeRole for the sync log.
+	stsErrors errorCapture
 }
 
 var _ connector.Source = (*Source)(nil)
@@ -138,7 +140,7 @@ func (s *Source) Initiate(ctx context.Context) error {
 		return err
 	}
 	if _, err := creds.Retrieve(ctx); err != nil {
-		return classify(err, nil)
+		return classify(err, &pageCapture{errorBody: s.stsErrors.last()})
 	}
 	s.creds = creds
 	s.clients = make(map[string]*inspector2.Client, len(s.settings.Regions))
