@@ -46,6 +46,7 @@ func (s *Source) credentials(ctx context.Context) (aws.CredentialsProvider, erro
 		Region:      st.Regions[0],
 		Credentials: base,
 		Retryer:     s.retryer(),
+		HTTPClient:  NewHTTPClient(),
 		APIOptions:  []func(*middleware.Stack) error{s.stsErrors.add},
 	}, func(o *sts.Options) {
 		if st.STSEndpoint != "" {
@@ -66,11 +67,40 @@ func (s *Source) newClient(region string) *inspector2.Client {
 		Region:      region,
 		Credentials: s.creds,
 		Retryer:     s.retryer(),
+		HTTPClient:  NewHTTPClient(),
 	}, func(o *inspector2.Options) {
 		if s.settings.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.settings.Endpoint)
 		}
 	})
+}
+
+// NewHTTPClient returns the HTTP client for AWS calls. It works around a client-side
+// race of aws-sdk-go-v2 (aws/aws-sdk-go-v2#1825, #2737): smithy-go closes the request
+// body as soon as http.Client.Do returns, and when the response arrives before the
+// transport's write loop has made its end-of-body check, the transport closes the
+// connection under the response being read ("use of closed network connection"). A
+// fast endpoint hits it on a few percent of requests, each costing a retry and its
+// backoff. Giving the transport its own in-memory copy of the body removes the race.
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: bufferedBodies{next: http.DefaultTransport.(*http.Transport).Clone()}}
+}
+
+type bufferedBodies struct{ next http.RoundTripper }
+
+func (b bufferedBodies) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return b.next.RoundTrip(r)
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	r = r.Clone(r.Context())
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return b.next.RoundTrip(r)
 }
 
 // retryer retries throttling and 5xx with jittered exponential backoff, waiting at

@@ -1,0 +1,242 @@
+// Package inspector simulates the AWS Inspector v2 ListFindings API and the STS
+// AssumeRole API over HTTP, faithful to their wire contracts, over a seeded dataset.
+package inspector
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/google/uuid"
+)
+
+// maxBody bounds request bodies: a nextToken may be up to 1,000,000 characters.
+const maxBody = 2 << 20
+
+// Simulator serves Inspector v2 (POST /findings/list) and STS (POST / with form
+// Action=AssumeRole) on one handler, plus control endpoints under /_simulator/.
+// It is safe for concurrent use.
+type Simulator struct {
+	cfg      Config
+	datasets []*dataset
+	regions  map[string]int // region → index into datasets
+	signer   *v4.Signer
+	clock    func() time.Time // real time: credential expiry, rate limiting
+
+	base     principal
+	mu       sync.RWMutex
+	sessions map[string]*principal // by access key id
+
+	faults    faultState
+	malformMu sync.Mutex // serializes rebuilding the malformed set
+	malformed atomic.Pointer[malformedSet]
+	limiter   *tokenBucket
+	bufs      sync.Pool
+}
+
+// New generates the dataset of cfg and returns a simulator serving it.
+func New(cfg Config) (*Simulator, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Simulator{
+		cfg:      cfg,
+		datasets: generate(cfg),
+		regions:  make(map[string]int, len(cfg.Regions)),
+		signer:   v4.NewSigner(),
+		clock:    time.Now,
+		sessions: make(map[string]*principal),
+	}
+	for i, r := range cfg.Regions {
+		s.regions[r] = i
+	}
+	s.base = principal{
+		accessKeyID: cfg.AccessKeyID,
+		secret:      cfg.SecretAccessKey,
+		arn:         "arn:aws:iam::" + cfg.AccountID + ":user/tributary-simulator",
+		userID:      "AIDA" + idFromHash(cfg.AccessKeyID, 17),
+		account:     cfg.AccountID,
+	}
+	if cfg.MaxRPS > 0 {
+		s.limiter = newTokenBucket(cfg.MaxRPS, s.clock())
+	}
+	s.malformed.Store(&malformedSet{})
+	s.faults.set(Faults{}.normalized())
+	return s, nil
+}
+
+// Handler returns the HTTP handler serving STS, Inspector and the control endpoints.
+func (s *Simulator) Handler() http.Handler { return http.HandlerFunc(s.serve) }
+
+// SetFaults replaces the active faults (safe for concurrent use).
+func (s *Simulator) SetFaults(f Faults) {
+	f = f.normalized()
+	s.malformMu.Lock()
+	if cur := s.malformed.Load(); cur.n != f.Malformed {
+		set, err := buildMalformed(s.cfg.Seed, s.datasets, f.Malformed)
+		if err != nil {
+			// The generator wrote JSON the simulator cannot read back: a bug, not a fault.
+			panic(fmt.Sprintf("building malformed findings: %v", err))
+		}
+		s.malformed.Store(set)
+	}
+	s.malformMu.Unlock()
+	s.faults.set(f)
+}
+
+// Findings returns the dataset of a region, exactly the JSON served, in serving order
+// (findingArn order, the default when a request has no sortCriteria); nil for a region
+// the simulator was not configured with.
+//
+// The dataset of Regions[0] opens, whenever it has at least 13 findings, with these
+// PACKAGE_VULNERABILITY edge cases, their findingArn ids 00000000000000000000000000000001
+// through ...0d (hex) in this order: inspectorScore 0 (INFORMATIONAL, EC2), 0.1 (LOW, ECR),
+// 3.9 (LOW, Lambda), 4.0 (MEDIUM, EC2), 6.9 (MEDIUM, ECR), 7.0 (HIGH, Lambda), 8.9 (HIGH,
+// EC2), 9.0 (CRITICAL, ECR), 10 (CRITICAL, Lambda); no inspectorScore with severity HIGH
+// (EC2); no inspectorScore with severity UNTRIAGED (ECR); a CLOSED one scored 7.5 (Lambda);
+// a SUPPRESSED one scored 5.3 (EC2). All are otherwise ACTIVE, carry exploitAvailable and
+// fixAvailable, and are never chosen to be malformed. Each returned slice is the caller's.
+func (s *Simulator) Findings(region string) []json.RawMessage {
+	ri, ok := s.regions[region]
+	if !ok {
+		return nil
+	}
+	d := s.datasets[ri]
+	mal := s.malformed.Load()
+	out := make([]json.RawMessage, len(d.recs))
+	for i := range d.recs {
+		if b, ok := mal.lookup(ri, i); ok {
+			out[i] = append(json.RawMessage(nil), b...)
+			continue
+		}
+		out[i] = d.appendFinding(nil, i)
+	}
+	return out
+}
+
+// serve routes a request: control endpoints, then Inspector by path, then STS by form.
+func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_simulator/") {
+		s.serveControl(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, "SerializationException", "Request body is too large")
+			return
+		}
+		writeJSONError(w, http.StatusBadRequest, "SerializationException", "Reading the request body failed")
+		return
+	}
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/findings/list"):
+		if r.Method != http.MethodPost {
+			writeJSONError(w, http.StatusNotFound, "UnknownOperationException", "Unknown operation "+r.Method+" "+r.URL.Path)
+			return
+		}
+		s.serveListFindings(w, r, body)
+	case isSTS(r):
+		s.serveSTS(w, r, body)
+	default:
+		writeJSONError(w, http.StatusNotFound, "UnknownOperationException", "Unknown operation "+r.Method+" "+r.URL.Path)
+	}
+}
+
+// isSTS reports whether r is an awsQuery request (form body or Action in the query).
+func isSTS(r *http.Request) bool {
+	if r.URL.Query().Has("Action") {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return r.Method == http.MethodPost && mt == "application/x-www-form-urlencoded"
+}
+
+// serveControl serves the simulator's own endpoints, which are not AWS APIs and need no
+// signature: GET /_simulator/healthz, GET and POST /_simulator/faults.
+func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch {
+	case r.URL.Path == "/_simulator/healthz" && r.Method == http.MethodGet:
+		_, _ = io.WriteString(w, `{"status":"ok"}`)
+	case r.URL.Path == "/_simulator/faults" && r.Method == http.MethodGet:
+		_ = json.NewEncoder(w).Encode(s.faults.get())
+	case r.URL.Path == "/_simulator/faults" && r.Method == http.MethodPost:
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
+		var f Faults
+		if err == nil {
+			err = json.Unmarshal(body, &f)
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"message": err.Error()})
+			return
+		}
+		s.SetFaults(f)
+		_ = json.NewEncoder(w).Encode(s.faults.get())
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"message":"unknown simulator endpoint"}`)
+	}
+}
+
+// setRequestID sets x-amzn-RequestId, spelled as AWS does, and returns the id.
+func setRequestID(w http.ResponseWriter) string {
+	id := uuid.NewString()
+	w.Header()["x-amzn-RequestId"] = []string{id}
+	return id
+}
+
+// writeJSONError writes a restJson1 error: x-amzn-ErrorType and {"message":...}.
+func writeJSONError(w http.ResponseWriter, status int, errType, message string) {
+	body, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{message})
+	writeJSONErrorBody(w, status, errType, body)
+}
+
+func writeJSONErrorBody(w http.ResponseWriter, status int, errType string, body []byte) {
+	setRequestID(w)
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h["x-amzn-ErrorType"] = []string{errType}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// tokenBucket is a rate limiter refilled continuously at rate tokens a second.
+type tokenBucket struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newTokenBucket(rate float64, now time.Time) *tokenBucket {
+	burst := max(1, rate)
+	return &tokenBucket{rate: rate, burst: burst, tokens: burst, last: now}
+}
+
+// allow takes a token if one is available.
+func (b *tokenBucket) allow(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
