@@ -108,7 +108,7 @@ func (f *finisher) finish(ctx context.Context, syncID string, s *syncProgress) e
 		ev.State, ev.Level, ev.Time = model.StateSucceeded, model.LevelInfo, now
 		ev.StartedAt, ev.EndedAt = started, now
 		ev.RecordsOut = assets + findings
-		ev.Message = fmt.Sprintf("%d assets and %d findings across %d partitions", assets, findings, len(s.parts))
+		ev.Message = fmt.Sprintf("wrote %d findings and %d asset records across %d partitions", findings, assets, len(s.parts))
 		if err := f.events.Publish(ctx, syncID, ev); err != nil {
 			return err
 		}

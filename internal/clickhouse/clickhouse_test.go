@@ -794,30 +794,38 @@ func BenchmarkWriteFindings(b *testing.B) {
 	b.ReportMetric(float64(written)/b.Elapsed().Seconds(), "rows/s")
 }
 
+// TestStartServerPortInUse checks a taken port is refused before start: another server
+// there (say, a ClickHouse left running) would otherwise answer the readiness probe.
 func TestStartServerPortInUse(t *testing.T) {
 	t.Parallel()
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpPort := free.Addr().(*net.TCPAddr).Port
-	free.Close()
-
-	cfg := clickhouse.ServerConfig{Dir: t.TempDir(), TCPPort: taken.Addr().(*net.TCPAddr).Port, HTTPPort: httpPort}
-	s, err := clickhouse.StartServer(context.Background(), cfg, nil)
-	if err == nil {
-		s.Stop()
-		t.Fatal("StartServer succeeded on a port in use")
-	}
-	// The error says the server exited and quotes its error log.
-	for _, want := range []string{"clickhouse-server exited", "error.log", "Address already in use"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("StartServer() error = %v, want it to contain %q", err, want)
-		}
+	for _, takenPort := range []string{"tcp", "http"} {
+		t.Run(takenPort, func(t *testing.T) {
+			taken, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer taken.Close()
+			free, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			freePort := free.Addr().(*net.TCPAddr).Port
+			free.Close()
+			takenNum := taken.Addr().(*net.TCPAddr).Port
+			cfg := clickhouse.ServerConfig{Dir: t.TempDir(), TCPPort: takenNum, HTTPPort: freePort}
+			if takenPort == "http" {
+				cfg.TCPPort, cfg.HTTPPort = freePort, takenNum
+			}
+			s, err := clickhouse.StartServer(context.Background(), cfg, nil)
+			if err == nil {
+				s.Stop()
+				t.Fatal("StartServer succeeded on a port in use")
+			}
+			for _, want := range []string{fmt.Sprintf("port %d is in use", takenNum), "TRIBUTARY_CLICKHOUSE_PORT"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("StartServer() error = %v, want it to contain %q", err, want)
+				}
+			}
+		})
 	}
 }

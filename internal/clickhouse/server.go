@@ -83,6 +83,9 @@ func StartServer(ctx context.Context, cfg ServerConfig, logger *slog.Logger) (*S
 	cfg.Dir = dir
 
 	pickPorts := cfg.TCPPort == 0 || cfg.HTTPPort == 0
+	if err := checkPortsFree(cfg); err != nil {
+		return nil, err
+	}
 	attempts := 1
 	if pickPorts {
 		attempts = portAttempts
@@ -263,6 +266,22 @@ func (s *Server) Stop() error {
 }
 
 func errorLogPath(dir string) string { return filepath.Join(dir, "log", "error.log") }
+
+// checkPortsFree refuses given ports that something already listens on: another
+// ClickHouse there would answer the readiness probe in this server's place.
+func checkPortsFree(cfg ServerConfig) error {
+	for _, port := range []int{cfg.TCPPort, cfg.HTTPPort} {
+		if port == 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return fmt.Errorf("starting clickhouse-server: port %d is in use (%w); stop what listens there or choose other ports (make run: TRIBUTARY_CLICKHOUSE_PORT, TRIBUTARY_CLICKHOUSE_HTTP_PORT)", port, err)
+		}
+		l.Close()
+	}
+	return nil
+}
 
 // withFreePorts fills cfg's zero ports with ports that are free right now.
 func withFreePorts(cfg ServerConfig) (ServerConfig, error) {
