@@ -1,7 +1,5 @@
 package main
 
-import "github.com/tributary-sec/tributary/internal/model"
-
 // maxRememberedAssets bounds the memory of an assetFilter set: past it the set starts
 // over, which costs only duplicate (idempotent) asset records.
 const maxRememberedAssets = 250_000
@@ -22,20 +20,19 @@ func newAssetFilter() *assetFilter {
 	return &assetFilter{sets: map[filterKey]map[string]struct{}{}}
 }
 
-// seen reports whether a was already produced from rawPartition for its sync, and
-// remembers it otherwise.
-func (f *assetFilter) seen(a *model.Asset, rawPartition int32) bool {
-	k := filterKey{a.SyncID, rawPartition}
+// seen reports whether the asset keyed connector id + "/" + uid was already produced from
+// rawPartition for the sync, and remembers it otherwise.
+func (f *assetFilter) seen(syncID string, key []byte, rawPartition int32) bool {
+	k := filterKey{syncID, rawPartition}
 	set := f.sets[k]
 	if set == nil || len(set) >= maxRememberedAssets {
 		set = map[string]struct{}{}
 		f.sets[k] = set
 	}
-	uid := a.ConnectorID + "/" + a.UID
-	if _, ok := set[uid]; ok {
+	if _, ok := set[string(key)]; ok {
 		return true
 	}
-	set[uid] = struct{}{}
+	set[string(key)] = struct{}{}
 	return false
 }
 

@@ -16,6 +16,10 @@ import (
 	"github.com/tributary-sec/tributary/internal/service"
 )
 
+// pollRecords bounds a batch: raw records carry vendor JSON of a few KiB each, and the
+// batch's output is produced and flushed before the next poll.
+const pollRecords = 4000
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "normalizer:", err)
@@ -65,7 +69,7 @@ func run() error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adminSrv.Serve(gctx) })
-	g.Go(func() error { return kafka.Consume(gctx, client, n.handle) })
+	g.Go(func() error { return kafka.Consume(gctx, client, pollRecords, n.handle) })
 	err = g.Wait()
 	log.Info("normalizer stopped")
 	return err

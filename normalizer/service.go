@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/connector"
@@ -42,63 +44,119 @@ type producedKey struct {
 	partition    int32
 }
 
-// handle is the kafka.Handler of the raw topic.
+// handle is the kafka.Handler of the raw topic. Decoding, mapping and encoding run in
+// parallel over the batch; producing then runs in batch order, so each partition's
+// records still precede its end-of-sync marker.
 func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.Offsets, error) {
-	var out connector.Normalized
-	for _, r := range records {
-		msg, err := n.codec.Decode(r.Value)
-		if err != nil {
-			n.deadLetter(ctx, r, fmt.Sprintf("undecodable raw record: %v", err), "", "", "")
-			continue
-		}
-		switch m := msg.(type) {
-		case *model.RawRecord:
-			n.normalize(ctx, r, m, &out)
-		case *model.SyncEnd:
-			if err := n.forwardMarker(ctx, r, m); err != nil {
+	results := make([]prepared, len(records))
+	var g errgroup.Group
+	workers := runtime.GOMAXPROCS(0)
+	chunk := (len(records) + workers - 1) / workers
+	for start := 0; start < len(records); start += chunk {
+		end := min(start+chunk, len(records))
+		g.Go(func() error {
+			var out connector.Normalized
+			for i := start; i < end; i++ {
+				results[i] = n.prepare(records[i], &out)
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	for i, r := range records {
+		res := &results[i]
+		switch {
+		case res.marker != nil:
+			if err := n.forwardMarker(ctx, r, res.marker); err != nil {
 				return nil, err
 			}
+		case res.deadLetter != nil:
+			n.deadLetter(ctx, r, res.connectorType, res.deadLetter)
 		default:
-			n.deadLetter(ctx, r, fmt.Sprintf("unexpected %T on the raw topic", msg), "", "", "")
+			n.metrics.records.WithLabelValues(res.connectorType, "normalized").Inc()
+			for _, a := range res.assets {
+				if n.recentAssets.seen(a.syncID, a.key, r.Partition) {
+					continue
+				}
+				n.produce(ctx, r.Partition, a.syncID, a.key, a.value)
+			}
+			for _, f := range res.findings {
+				n.produce(ctx, r.Partition, f.syncID, f.key, f.value)
+			}
 		}
 	}
 	// The normalizer keeps no state a restart would need: nothing is held back.
 	return nil, n.flush(ctx)
 }
 
-func (n *normalizer) normalize(ctx context.Context, r *kgo.Record, raw *model.RawRecord, out *connector.Normalized) {
+// prepared is one raw record made ready to produce: its encoded assets and findings, a
+// marker to forward, or the reason to dead-letter it.
+type prepared struct {
+	connectorType    string
+	assets, findings []encoded
+	marker           *model.SyncEnd
+	deadLetter       *model.DeadLetter
+}
+
+type encoded struct {
+	syncID string
+	key    []byte // connector id + "/" + uid
+	value  []byte
+}
+
+// prepare decodes, maps and encodes one record. It is safe to call concurrently.
+func (n *normalizer) prepare(r *kgo.Record, out *connector.Normalized) prepared {
+	msg, err := n.codec.Decode(r.Value)
+	if err != nil {
+		return prepared{connectorType: "unknown", deadLetter: &model.DeadLetter{Reason: fmt.Sprintf("undecodable raw record: %v", err)}}
+	}
+	var raw *model.RawRecord
+	switch m := msg.(type) {
+	case *model.SyncEnd:
+		return prepared{marker: m}
+	case *model.RawRecord:
+		raw = m
+	default:
+		return prepared{connectorType: "unknown", deadLetter: &model.DeadLetter{Reason: fmt.Sprintf("unexpected %T on the raw topic", msg)}}
+	}
+	badRecord := func(reason string) prepared {
+		return prepared{connectorType: raw.ConnectorType, deadLetter: &model.DeadLetter{Reason: reason, SyncID: raw.SyncID, ConnectorID: raw.ConnectorID, VendorKey: raw.VendorKey}}
+	}
 	typ, err := registry.Lookup(raw.ConnectorType)
 	if err != nil {
-		n.deadLetter(ctx, r, err.Error(), raw.SyncID, raw.ConnectorID, raw.VendorKey)
-		return
+		return badRecord(err.Error())
 	}
 	out.Reset()
 	if err := typ.Normalizer.Normalize(raw, out); err != nil {
-		n.deadLetter(ctx, r, err.Error(), raw.SyncID, raw.ConnectorID, raw.VendorKey)
-		return
+		return badRecord(err.Error())
 	}
-	n.metrics.records.WithLabelValues(raw.ConnectorType, "normalized").Inc()
+	res := prepared{connectorType: raw.ConnectorType}
 	for i := range out.Assets {
 		a := &out.Assets[i]
-		if n.recentAssets.seen(a, r.Partition) {
-			continue
+		if res.assets, err = n.encode(res.assets, raw.SyncID, a.ConnectorID, a.UID, a); err != nil {
+			return badRecord(err.Error())
 		}
-		n.produce(ctx, r.Partition, raw.SyncID, a.ConnectorID, a.UID, a)
 	}
 	for i := range out.Findings {
 		f := &out.Findings[i]
-		n.produce(ctx, r.Partition, raw.SyncID, f.ConnectorID, f.UID, f)
+		if res.findings, err = n.encode(res.findings, raw.SyncID, f.ConnectorID, f.UID, f); err != nil {
+			return badRecord(err.Error())
+		}
 	}
+	return res
 }
 
-func (n *normalizer) produce(ctx context.Context, rawPartition int32, syncID, connectorID, uid string, msg any) {
+func (n *normalizer) encode(dst []encoded, syncID, connectorID, uid string, msg any) ([]encoded, error) {
 	value, err := n.codec.Encode(nil, msg)
 	if err != nil {
-		n.fail(fmt.Errorf("encoding normalized record %s/%s: %w", connectorID, uid, err))
-		return
+		return dst, fmt.Errorf("encoding normalized record %s/%s: %w", connectorID, uid, err)
 	}
 	key := make([]byte, 0, len(connectorID)+1+len(uid))
 	key = append(append(append(key, connectorID...), '/'), uid...)
+	return append(dst, encoded{syncID: syncID, key: key, value: value}), nil
+}
+
+func (n *normalizer) produce(ctx context.Context, rawPartition int32, syncID string, key, value []byte) {
 	n.client.Produce(ctx, &kgo.Record{Topic: n.topics.Normalized, Key: key, Value: value}, func(rec *kgo.Record, err error) {
 		if err != nil {
 			n.fail(fmt.Errorf("producing to %s: %w", n.topics.Normalized, err))
@@ -143,16 +201,13 @@ func (n *normalizer) forwardMarker(ctx context.Context, r *kgo.Record, m *model.
 
 // deadLetter sends a record the normalizer cannot handle to the dead-letter topic with
 // the reason; the pipeline carries on.
-func (n *normalizer) deadLetter(ctx context.Context, r *kgo.Record, reason, syncID, connectorID, vendorKey string) {
+func (n *normalizer) deadLetter(ctx context.Context, r *kgo.Record, connectorType string, dl *model.DeadLetter) {
 	n.metrics.deadLetters.WithLabelValues(model.StageNormalizing).Inc()
-	n.log.Warn("dead-lettering record", "reason", reason, "sync_id", syncID, "connector", connectorID, "vendor_key", vendorKey, kafka.LogAttrs(r))
-	dl := &model.DeadLetter{
-		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-		Key: r.Key, Value: r.Value,
-		Reason: reason, Stage: model.StageNormalizing,
-		SyncID: syncID, ConnectorID: connectorID, VendorKey: vendorKey,
-		Time: time.Now().UTC(),
-	}
+	n.metrics.records.WithLabelValues(connectorType, "dead_lettered").Inc()
+	n.log.Warn("dead-lettering record", "reason", dl.Reason, "sync_id", dl.SyncID, "connector", dl.ConnectorID, "vendor_key", dl.VendorKey, kafka.LogAttrs(r))
+	dl.Topic, dl.Partition, dl.Offset = r.Topic, r.Partition, r.Offset
+	dl.Key, dl.Value = r.Key, r.Value
+	dl.Stage, dl.Time = model.StageNormalizing, time.Now().UTC()
 	value, err := n.codec.Encode(nil, dl)
 	if err != nil {
 		n.fail(err)

@@ -20,6 +20,10 @@ import (
 	"github.com/tributary-sec/tributary/internal/syncevent"
 )
 
+// pollRecords bounds a batch, and so the size of a ClickHouse insert: large enough to
+// amortise the insert, small enough to keep the processor's memory modest.
+const pollRecords = 20_000
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "processor:", err)
@@ -103,8 +107,8 @@ func run() error {
 	log.Info("processor started", "admin_addr", adminSrv.Addr(), "clickhouse", ch.Addr, "database", store.Database())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adminSrv.Serve(gctx) })
-	g.Go(func() error { return kafka.Consume(gctx, p.client, p.handle) })
-	g.Go(func() error { return kafka.ConsumeUncommitted(gctx, logClient, f.handle) })
+	g.Go(func() error { return kafka.Consume(gctx, p.client, pollRecords, p.handle) })
+	g.Go(func() error { return kafka.ConsumeUncommitted(gctx, logClient, 1000, f.handle) })
 	err = g.Wait()
 	log.Info("processor stopped")
 	return err

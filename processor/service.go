@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/clickhouse"
@@ -38,34 +40,54 @@ type processor struct {
 
 type rowCounts struct{ assets, findings int64 }
 
-// handle is the kafka.Handler of the normalized topic.
+// handle is the kafka.Handler of the normalized topic. Records are decoded and enriched
+// in parallel, then applied in batch order.
 func (p *processor) handle(ctx context.Context, records []*kgo.Record) (kafka.Offsets, error) {
+	decoded := make([]any, len(records))
+	var g errgroup.Group
+	workers := runtime.GOMAXPROCS(0)
+	chunk := (len(records) + workers - 1) / workers
+	for start := 0; start < len(records); start += chunk {
+		end := min(start+chunk, len(records))
+		g.Go(func() error {
+			for i := start; i < end; i++ {
+				msg, err := p.codec.Decode(records[i].Value)
+				if err != nil {
+					msg = fmt.Errorf("undecodable normalized record: %w", err)
+				} else if f, ok := msg.(*model.Finding); ok {
+					e := enrich(f)
+					msg = &e
+				}
+				decoded[i] = msg
+			}
+			return nil
+		})
+	}
+	g.Wait()
+
 	assets := map[string]model.Asset{}
 	findings := map[string]model.EnrichedFinding{}
 	var done []model.PartitionDone
-	for _, r := range records {
-		msg, err := p.codec.Decode(r.Value)
-		if err != nil {
-			if err := p.deadLetter(ctx, r, fmt.Sprintf("undecodable normalized record: %v", err)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		switch m := msg.(type) {
+	for i, r := range records {
+		switch m := decoded[i].(type) {
 		case *model.Asset:
 			// Later records of the same asset replace earlier ones within the batch.
 			assets[m.ConnectorID+"/"+m.UID] = *m
 			p.count(m.SyncID, r.Partition).assets++
-		case *model.Finding:
-			findings[m.ConnectorID+"/"+m.UID] = enrich(m)
-			p.count(m.SyncID, r.Partition).findings++
+		case *model.EnrichedFinding:
+			findings[m.Finding.ConnectorID+"/"+m.Finding.UID] = *m
+			p.count(m.Finding.SyncID, r.Partition).findings++
 		case *model.SyncEnd:
 			s, complete := p.barrier.add(r.Partition, r.Offset, m, p.now())
 			if complete {
 				done = append(done, p.partitionDone(s, r.Partition))
 			}
+		case error:
+			if err := p.deadLetter(ctx, r, m.Error()); err != nil {
+				return nil, err
+			}
 		default:
-			if err := p.deadLetter(ctx, r, fmt.Sprintf("unexpected %T on the normalized topic", msg)); err != nil {
+			if err := p.deadLetter(ctx, r, fmt.Sprintf("unexpected %T on the normalized topic", m)); err != nil {
 				return nil, err
 			}
 		}
@@ -149,24 +171,32 @@ func (p *processor) write(ctx context.Context, assets map[string]model.Asset, fi
 	}
 }
 
+// writeOnce inserts the batch's assets and findings, the two tables concurrently.
 func (p *processor) writeOnce(ctx context.Context, assets []model.Asset, findings []model.EnrichedFinding) error {
+	var g errgroup.Group
 	if len(assets) > 0 {
-		start := time.Now()
-		if err := p.store.WriteAssets(ctx, assets); err != nil {
-			p.metrics.batches.WithLabelValues("assets", "error").Inc()
-			return err
-		}
-		p.metrics.observeBatch("assets", len(assets), time.Since(start))
+		g.Go(func() error {
+			start := time.Now()
+			if err := p.store.WriteAssets(ctx, assets); err != nil {
+				p.metrics.batches.WithLabelValues("assets", "error").Inc()
+				return err
+			}
+			p.metrics.observeBatch("assets", len(assets), time.Since(start))
+			return nil
+		})
 	}
 	if len(findings) > 0 {
-		start := time.Now()
-		if err := p.store.WriteFindings(ctx, findings); err != nil {
-			p.metrics.batches.WithLabelValues("findings", "error").Inc()
-			return err
-		}
-		p.metrics.observeBatch("findings", len(findings), time.Since(start))
+		g.Go(func() error {
+			start := time.Now()
+			if err := p.store.WriteFindings(ctx, findings); err != nil {
+				p.metrics.batches.WithLabelValues("findings", "error").Inc()
+				return err
+			}
+			p.metrics.observeBatch("findings", len(findings), time.Since(start))
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // deadLetter keeps a record the processor cannot read on the dead-letter topic.

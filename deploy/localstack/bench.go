@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/stack"
 )
 
 // progress records when a service's counter first and last moved during the run.
@@ -121,21 +122,22 @@ func (s *localStack) bench(ctx context.Context, o options) error {
 	fmt.Printf("  fetching       %8.0f records/s   (%s)\n", float64(fetching.RecordsOut)/fetchDur.Seconds(), fetchDur.Round(time.Millisecond))
 	fmt.Printf("  normalizing    %8.0f records/s   (%s, first to last record)\n", normRate, normDur.Round(time.Millisecond))
 	fmt.Printf("  processing     %8.0f findings/s  (%s, first to last ClickHouse batch)\n", writeRate, writeDur.Round(time.Millisecond))
-	fmt.Println("  peak RSS")
-	for _, name := range []string{"fetcher", "normalizer", "processor"} {
-		rss, err := s.services.Process(name).PeakRSS()
+	fmt.Println("  per process     peak RSS   CPU time")
+	procs := []*stack.Process{s.services.Process("fetcher"), s.services.Process("normalizer"), s.services.Process("processor"), s.kfake, s.simulator}
+	for _, p := range procs {
+		rss, err := p.PeakRSS()
 		if err != nil {
 			return err
 		}
-		fmt.Printf("    %-12s %6.1f MiB\n", name, float64(rss)/(1<<20))
-	}
-	for _, p := range []struct {
-		name string
-		rss  func() (int64, error)
-	}{{"kfake", s.kfake.PeakRSS}, {"simulator", s.simulator.PeakRSS}} {
-		if rss, err := p.rss(); err == nil {
-			fmt.Printf("    %-12s %6.1f MiB (not a Tributary service)\n", p.name, float64(rss)/(1<<20))
+		cpu, err := p.CPUTime()
+		if err != nil {
+			return err
 		}
+		note := ""
+		if p == s.kfake || p == s.simulator {
+			note = "  (test double, not a Tributary service)"
+		}
+		fmt.Printf("    %-12s %6.1f MiB  %7.1f s%s\n", p.Name, float64(rss)/(1<<20), cpu.Seconds(), note)
 	}
 	return nil
 }

@@ -23,9 +23,11 @@ func ConsumerOpts(group string, topics ...string) []kgo.Opt {
 		kgo.BlockRebalanceOnPoll(),
 		// A new group starts at the beginning: nothing already produced is skipped.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		// Big fetches amortise per-request work during a sync's bursts.
-		kgo.FetchMaxBytes(32 << 20),
-		kgo.FetchMaxPartitionBytes(8 << 20),
+		// Fetches amortise per-request work during a sync's bursts, but a consumer that
+		// lags keeps a fetch buffered, decompressed (LZ4 vendor JSON grows ~4x): bounded
+		// so that buffer stays a small part of a service's memory.
+		kgo.FetchMaxBytes(6 << 20),
+		kgo.FetchMaxPartitionBytes(2 << 20),
 	}
 }
 
@@ -42,21 +44,22 @@ type Handler func(ctx context.Context, records []*kgo.Record) (holds Offsets, er
 // Offsets are offsets by topic and partition.
 type Offsets map[string]map[int32]int64
 
-// Consume polls cl (built with ConsumerOpts) until ctx ends, handing each batch to
-// handle and committing it afterwards. It returns nil when ctx ends.
-func Consume(ctx context.Context, cl *kgo.Client, handle Handler) error {
-	return consume(ctx, cl, handle, true)
+// Consume polls cl (built with ConsumerOpts) until ctx ends, handing batches of at most
+// maxRecords to handle and committing each afterwards. It returns nil when ctx ends.
+// maxRecords bounds the memory a batch holds and sizes what the handler writes at once.
+func Consume(ctx context.Context, cl *kgo.Client, maxRecords int, handle Handler) error {
+	return consume(ctx, cl, maxRecords, handle, true)
 }
 
 // ConsumeUncommitted is Consume for a consumer whose state is the topic itself: it
 // never commits, so every assignment re-reads its partitions from the start.
-func ConsumeUncommitted(ctx context.Context, cl *kgo.Client, handle Handler) error {
-	return consume(ctx, cl, handle, false)
+func ConsumeUncommitted(ctx context.Context, cl *kgo.Client, maxRecords int, handle Handler) error {
+	return consume(ctx, cl, maxRecords, handle, false)
 }
 
-func consume(ctx context.Context, cl *kgo.Client, handle Handler, commitBatches bool) error {
+func consume(ctx context.Context, cl *kgo.Client, maxRecords int, handle Handler, commitBatches bool) error {
 	for {
-		fetches := cl.PollRecords(ctx, 50_000)
+		fetches := cl.PollRecords(ctx, maxRecords)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			cl.AllowRebalance()
 			return nil

@@ -120,6 +120,30 @@ func (p *Process) PeakRSS() (int64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc status of %s", p.Name)
 }
 
+// CPUTime returns the user plus system CPU time the process has used so far (Linux).
+func (p *Process) CPUTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("reading CPU time of %s: %w", p.Name, err)
+	}
+	// Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	fields := strings.Fields(rest)
+	if !ok || len(fields) < 13 {
+		return 0, fmt.Errorf("parsing /proc stat of %s", p.Name)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parsing /proc stat of %s: %w", p.Name, err)
+		}
+		ticks += n
+	}
+	const clockTicksPerSecond = 100 // USER_HZ on Linux
+	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
+}
+
 // LogTail returns the end of the process's log.
 func (p *Process) LogTail() string {
 	f, err := os.Open(p.log.Name())

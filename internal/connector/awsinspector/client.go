@@ -3,7 +3,6 @@ package awsinspector
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // credentials returns the base credentials (configured keys, else the SDK's default
@@ -229,91 +229,125 @@ func (c *pageCapture) handle(ctx context.Context, in middleware.DeserializeInput
 		return out, md, splitErr
 	}
 	c.findings = findings
-	rest, _ := json.Marshal(struct {
-		NextToken string `json:"nextToken,omitempty"`
-	}{nextToken})
+	rest := []byte("{}")
+	if nextToken != "" {
+		rest, _ = jsontext.AppendQuote([]byte(`{"nextToken":`), nextToken)
+		rest = append(rest, '}')
+	}
 	resp.Body = io.NopCloser(bytes.NewReader(rest))
 	return out, md, err
 }
 
-// splitPage cuts a ListFindings response into its findings' JSON, reading of each
-// finding only the fields the fetcher needs (its ARN and the ingest-filter fields).
+// splitPage cuts a ListFindings response into its findings' JSON in one pass, reading
+// of each finding only its top-level fields the fetcher needs (its ARN and the
+// ingest-filter fields) and slicing the rest out of body untouched.
 func splitPage(body []byte) ([]rawFinding, string, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	// Duplicate-name tracking costs time and the normalizer validates findings anyway.
+	dec := jsontext.NewDecoder(bytes.NewReader(body), jsontext.AllowDuplicateNames(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, "", fmt.Errorf("ListFindings response is not a JSON object (starts %q)", truncate(body, 64))
 	}
 	var (
 		findings  []rawFinding
 		nextToken string
 	)
-	for dec.More() {
-		keyTok, err := dec.Token()
+	for dec.PeekKind() != '}' {
+		key, err := dec.ReadToken()
 		if err != nil {
 			return nil, "", fmt.Errorf("reading ListFindings response: %w", err)
 		}
-		switch key, _ := keyTok.(string); key {
+		switch key.String() {
 		case "nextToken":
-			var tok *string
-			if err := dec.Decode(&tok); err != nil {
+			tok, err := dec.ReadToken()
+			if err != nil {
 				return nil, "", fmt.Errorf("reading ListFindings nextToken: %w", err)
 			}
-			if tok != nil {
-				nextToken = *tok
+			if tok.Kind() == '"' {
+				nextToken = tok.String()
 			}
 		case "findings":
 			if findings, err = splitFindings(dec, body); err != nil {
 				return nil, "", err
 			}
 		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return nil, "", fmt.Errorf("reading ListFindings response key %q: %w", key, err)
+			if err := dec.SkipValue(); err != nil {
+				return nil, "", fmt.Errorf("reading ListFindings response key %q: %w", key.String(), err)
 			}
 		}
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, "", fmt.Errorf("reading the end of the ListFindings response: %w", err)
 	}
 	return findings, nextToken, nil
 }
 
-func splitFindings(dec *json.Decoder, body []byte) ([]rawFinding, error) {
-	tok, err := dec.Token()
-	if err != nil {
+func splitFindings(dec *jsontext.Decoder, body []byte) ([]rawFinding, error) {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		return nil, err
+	case '[':
+	default:
+		return nil, fmt.Errorf("ListFindings findings is a JSON %v, want an array", dec.PeekKind())
+	}
+	if _, err := dec.ReadToken(); err != nil {
 		return nil, fmt.Errorf("reading ListFindings findings: %w", err)
 	}
-	if tok == nil {
-		return nil, nil
-	}
-	if tok != json.Delim('[') {
-		return nil, fmt.Errorf("ListFindings findings is %v, want an array", tok)
-	}
 	var findings []rawFinding
-	for dec.More() {
+	for dec.PeekKind() != ']' {
 		start := dec.InputOffset()
-		var head struct {
-			FindingArn       any `json:"findingArn"`
-			ExploitAvailable any `json:"exploitAvailable"`
-			FixAvailable     any `json:"fixAvailable"`
+		f, err := scanFinding(dec)
+		if err != nil {
+			return nil, fmt.Errorf("reading finding %d of a ListFindings page: %w", len(findings), err)
 		}
-		if err := dec.Decode(&head); err != nil {
-			var typeErr *json.UnmarshalTypeError
-			if !errors.As(err, &typeErr) {
-				return nil, fmt.Errorf("reading finding %d of a ListFindings page: %w", len(findings), err)
-			}
-			// A finding that is not an object: keep it, the normalizer dead-letters it.
-		}
-		payload := bytes.TrimLeft(body[start:dec.InputOffset()], " \t\r\n,")
-		arn, _ := head.FindingArn.(string)
-		findings = append(findings, rawFinding{
-			arn:         arn,
-			exploitable: head.ExploitAvailable != nil,
-			fixable:     head.FixAvailable != nil,
-			payload:     payload,
-		})
+		f.payload = bytes.TrimLeft(body[start:dec.InputOffset()], " \t\r\n,")
+		findings = append(findings, f)
 	}
-	if _, err := dec.Token(); err != nil {
+	if _, err := dec.ReadToken(); err != nil {
 		return nil, fmt.Errorf("reading the end of ListFindings findings: %w", err)
 	}
 	return findings, nil
+}
+
+// scanFinding reads one finding, noting the fields the fetcher needs. A finding that is
+// not an object is kept as it is: the normalizer dead-letters it.
+func scanFinding(dec *jsontext.Decoder) (rawFinding, error) {
+	var f rawFinding
+	if dec.PeekKind() != '{' {
+		return f, dec.SkipValue()
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return f, err
+	}
+	for dec.PeekKind() != '}' {
+		key, err := dec.ReadToken()
+		if err != nil {
+			return f, err
+		}
+		switch key.String() {
+		case "findingArn":
+			if dec.PeekKind() != '"' {
+				err = dec.SkipValue()
+				break
+			}
+			var tok jsontext.Token
+			tok, err = dec.ReadToken()
+			f.arn = tok.String()
+		case "exploitAvailable":
+			f.exploitable = dec.PeekKind() != 'n'
+			err = dec.SkipValue()
+		case "fixAvailable":
+			f.fixable = dec.PeekKind() != 'n'
+			err = dec.SkipValue()
+		default:
+			err = dec.SkipValue()
+		}
+		if err != nil {
+			return f, err
+		}
+	}
+	_, err := dec.ReadToken()
+	return f, err
 }
 
 func truncate(b []byte, n int) []byte {
