@@ -166,6 +166,7 @@ func TestFullSyncEndToEnd(t *testing.T) {
 		t.Errorf("findings in ClickHouse: %d, want %d served minus 2 malformed", got, served-2)
 	}
 	checkDeadLetters(t, p.kafka, 2)
+	checkReadmeQueries(t, p)
 
 	// The same sync again: the rows an analyst sees stay exactly the same.
 	second := p.sync(ctx)
@@ -353,6 +354,46 @@ func checkDeadLetters(t *testing.T, cfg kafka.Config, want int) {
 	for _, dl := range got {
 		if dl.Reason == "" || dl.Stage != model.StageNormalizing || dl.SyncID == "" || dl.ConnectorID != "aws-e2e" || len(dl.Value) == 0 {
 			t.Errorf("dead letter lacks its context: %+v", dl)
+		}
+	}
+}
+
+// checkReadmeQueries runs every SQL statement of the README's examples against the
+// synced data: what analysts copy must work on the shipped schema.
+func checkReadmeQueries(t *testing.T, p *pipeline) {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var statements []string
+	for _, block := range strings.Split(string(readme), "```sql")[1:] {
+		sql, _, _ := strings.Cut(block, "```")
+		for _, st := range strings.Split(sql, ";") {
+			if strings.TrimSpace(st) != "" {
+				statements = append(statements, strings.ReplaceAll(st, "tributary.", p.database+"."))
+			}
+		}
+	}
+	if len(statements) < 4 {
+		t.Fatalf("found %d SQL statements in the README, want the analyst examples", len(statements))
+	}
+	for _, st := range statements {
+		rows, err := p.store.Query(context.Background(), st)
+		if err != nil {
+			t.Errorf("README query fails: %v\n%s", err, st)
+			continue
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil {
+			t.Errorf("README query fails: %v\n%s", err, st)
+		}
+		rows.Close()
+		if n == 0 {
+			t.Errorf("README query returns no rows on the synced data:\n%s", st)
 		}
 	}
 }
