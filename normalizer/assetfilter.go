@@ -1,42 +1,54 @@
 package main
 
-// maxRememberedAssets bounds the memory of an assetFilter set: past it the set starts
-// over, which costs only duplicate (idempotent) asset records.
+import "time"
+
+// maxRememberedAssets bounds the memory of one sync's set: past it the set starts over,
+// which costs only duplicate (idempotent) asset records.
 const maxRememberedAssets = 250_000
 
-// assetFilter remembers which assets were produced for each sync and raw partition.
-// Inspector repeats an asset in every finding on it; sending it once per partition
-// instead cuts the normalized topic and the processor's work several times over.
+// assetFilterIdle is how long a sync's set is kept after its last use.
+const assetFilterIdle = 30 * time.Minute
+
+// assetFilter remembers which assets this instance has produced for each sync.
+// Inspector repeats an asset in every finding on it; sending it once per sync instead
+// cuts the normalized topic and the processor's work several times over. Skipping is
+// safe: an asset produced earlier was flushed before its batch was committed.
 type assetFilter struct {
-	sets map[filterKey]map[string]struct{}
+	syncs map[string]*assetSet
+	now   func() time.Time
 }
 
-type filterKey struct {
-	sync         string
-	rawPartition int32
+type assetSet struct {
+	keys     map[string]struct{}
+	lastUsed time.Time
 }
 
-func newAssetFilter() *assetFilter {
-	return &assetFilter{sets: map[filterKey]map[string]struct{}{}}
+func newAssetFilter(now func() time.Time) *assetFilter {
+	return &assetFilter{syncs: map[string]*assetSet{}, now: now}
 }
 
-// seen reports whether the asset keyed connector id + "/" + uid was already produced from
-// rawPartition for the sync, and remembers it otherwise.
-func (f *assetFilter) seen(syncID string, key []byte, rawPartition int32) bool {
-	k := filterKey{syncID, rawPartition}
-	set := f.sets[k]
-	if set == nil || len(set) >= maxRememberedAssets {
-		set = map[string]struct{}{}
-		f.sets[k] = set
+// seen reports whether the asset keyed connector id + "/" + uid was already produced for
+// the sync, and remembers it otherwise.
+func (f *assetFilter) seen(syncID string, key []byte) bool {
+	set := f.syncs[syncID]
+	if set == nil || len(set.keys) >= maxRememberedAssets {
+		set = &assetSet{keys: map[string]struct{}{}}
+		f.syncs[syncID] = set
 	}
-	if _, ok := set[string(key)]; ok {
+	set.lastUsed = f.now()
+	if _, ok := set.keys[string(key)]; ok {
 		return true
 	}
-	set[string(key)] = struct{}{}
+	set.keys[string(key)] = struct{}{}
 	return false
 }
 
-// forget drops what was remembered for a sync's raw partition once its end has passed.
-func (f *assetFilter) forget(syncID string, rawPartition int32) {
-	delete(f.sets, filterKey{syncID, rawPartition})
+// expire forgets the syncs not seen for a while: their records have all passed.
+func (f *assetFilter) expire() {
+	cutoff := f.now().Add(-assetFilterIdle)
+	for id, set := range f.syncs {
+		if set.lastUsed.Before(cutoff) {
+			delete(f.syncs, id)
+		}
+	}
 }

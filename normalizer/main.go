@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -61,7 +62,7 @@ func run() error {
 		normalizedPartitions: counts[topics.Normalized],
 		metrics:              newMetrics(reg),
 		log:                  log,
-		recentAssets:         newAssetFilter(),
+		recentAssets:         newAssetFilter(time.Now),
 		produced:             map[producedKey]int64{},
 	}
 	adminSrv.SetReady()
@@ -69,7 +70,7 @@ func run() error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adminSrv.Serve(gctx) })
-	g.Go(func() error { return kafka.Consume(gctx, client, pollRecords, n.handle) })
+	g.Go(func() error { return kafka.Consume(gctx, client, kafka.Batch{MaxRecords: pollRecords}, n.handle) })
 	err = g.Wait()
 	log.Info("normalizer stopped")
 	return err

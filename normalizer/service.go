@@ -30,7 +30,7 @@ type normalizer struct {
 	log                  *slog.Logger
 
 	// recentAssets remembers assets already produced for a sync, so an asset shared
-	// by many findings is sent once per partition rather than once per finding.
+	// by many findings is sent once rather than once per finding.
 	recentAssets *assetFilter
 
 	mu       sync.Mutex
@@ -75,7 +75,7 @@ func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.O
 		default:
 			n.metrics.records.WithLabelValues(res.connectorType, "normalized").Inc()
 			for _, a := range res.assets {
-				if n.recentAssets.seen(a.syncID, a.key, r.Partition) {
+				if n.recentAssets.seen(a.syncID, a.key) {
 					continue
 				}
 				n.produce(ctx, r.Partition, a.syncID, a.key, a.value)
@@ -191,7 +191,7 @@ func (n *normalizer) forwardMarker(ctx context.Context, r *kgo.Record, m *model.
 		recs = append(recs, &kgo.Record{Topic: n.topics.Normalized, Partition: q, Value: value})
 	}
 	n.mu.Unlock()
-	n.recentAssets.forget(m.SyncID, r.Partition)
+	n.recentAssets.expire()
 	if err := n.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("forwarding end-of-sync markers of sync %s: %w", m.SyncID, err)
 	}

@@ -21,8 +21,9 @@ import (
 )
 
 // pollRecords bounds a batch, and so the size of a ClickHouse insert: large enough to
-// amortise the insert, small enough to keep the processor's memory modest.
-const pollRecords = 20_000
+// amortise the insert (each makes a part the server merges later), small enough to keep
+// the processor's memory modest. Polls linger up to half a second to fill it.
+const pollRecords = 10_000
 
 func main() {
 	if err := run(); err != nil {
@@ -107,8 +108,12 @@ func run() error {
 	log.Info("processor started", "admin_addr", adminSrv.Addr(), "clickhouse", ch.Addr, "database", store.Database())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return adminSrv.Serve(gctx) })
-	g.Go(func() error { return kafka.Consume(gctx, p.client, pollRecords, p.handle) })
-	g.Go(func() error { return kafka.ConsumeUncommitted(gctx, logClient, 1000, f.handle) })
+	g.Go(func() error {
+		return kafka.Consume(gctx, p.client, kafka.Batch{MaxRecords: pollRecords, Linger: 500 * time.Millisecond}, p.handle)
+	})
+	g.Go(func() error {
+		return kafka.ConsumeUncommitted(gctx, logClient, kafka.Batch{MaxRecords: 1000}, f.handle)
+	})
 	err = g.Wait()
 	log.Info("processor stopped")
 	return err

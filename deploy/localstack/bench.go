@@ -123,21 +123,28 @@ func (s *localStack) bench(ctx context.Context, o options) error {
 	fmt.Printf("  normalizing    %8.0f records/s   (%s, first to last record)\n", normRate, normDur.Round(time.Millisecond))
 	fmt.Printf("  processing     %8.0f findings/s  (%s, first to last ClickHouse batch)\n", writeRate, writeDur.Round(time.Millisecond))
 	fmt.Println("  per process     peak RSS   CPU time")
-	procs := []*stack.Process{s.services.Process("fetcher"), s.services.Process("normalizer"), s.services.Process("processor"), s.kfake, s.simulator}
+	type measured struct {
+		name, note string
+		pid        int
+	}
+	procs := []measured{{name: "fetcher"}, {name: "normalizer"}, {name: "processor"}}
+	for i := range procs {
+		procs[i].pid = s.services.Process(procs[i].name).PID()
+	}
+	procs = append(procs,
+		measured{"kfake", "(in-memory test Kafka)", s.kfake.PID()},
+		measured{"simulator", "(AWS stand-in)", s.simulator.PID()},
+		measured{"clickhouse", "(ClickHouse 18.16 server)", s.clickhouse.PID()})
 	for _, p := range procs {
-		rss, err := p.PeakRSS()
+		rss, err := stack.PeakRSS(p.name, p.pid)
 		if err != nil {
 			return err
 		}
-		cpu, err := p.CPUTime()
+		cpu, err := stack.CPUTime(p.name, p.pid)
 		if err != nil {
 			return err
 		}
-		note := ""
-		if p == s.kfake || p == s.simulator {
-			note = "  (test double, not a Tributary service)"
-		}
-		fmt.Printf("    %-12s %6.1f MiB  %7.1f s%s\n", p.Name, float64(rss)/(1<<20), cpu.Seconds(), note)
+		fmt.Printf("    %-12s %6.1f MiB  %7.1f s  %s\n", p.name, float64(rss)/(1<<20), cpu.Seconds(), p.note)
 	}
 	return nil
 }

@@ -235,6 +235,9 @@ func (s *Server) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.TCPPort))
 }
 
+// PID is the server's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // HTTPURL returns the base URL of the HTTP interface, without a trailing slash.
 func (s *Server) HTTPURL() string {
 	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.cfg.HTTPPort))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -44,37 +45,34 @@ type Handler func(ctx context.Context, records []*kgo.Record) (holds Offsets, er
 // Offsets are offsets by topic and partition.
 type Offsets map[string]map[int32]int64
 
-// Consume polls cl (built with ConsumerOpts) until ctx ends, handing batches of at most
-// maxRecords to handle and committing each afterwards. It returns nil when ctx ends.
-// maxRecords bounds the memory a batch holds and sizes what the handler writes at once.
-func Consume(ctx context.Context, cl *kgo.Client, maxRecords int, handle Handler) error {
-	return consume(ctx, cl, maxRecords, handle, true)
+// Batch sizes what Consume hands a handler.
+type Batch struct {
+	// MaxRecords bounds the memory a batch holds and what the handler writes at once.
+	MaxRecords int
+	// Linger is how long Consume keeps polling to fill a batch after its first records:
+	// fewer, larger writes for a sink that pays per write, at the cost of latency.
+	Linger time.Duration
+}
+
+// Consume polls cl (built with ConsumerOpts) until ctx ends, handing each batch to handle
+// and committing it afterwards. It returns nil when ctx ends.
+func Consume(ctx context.Context, cl *kgo.Client, b Batch, handle Handler) error {
+	return consume(ctx, cl, b, handle, true)
 }
 
 // ConsumeUncommitted is Consume for a consumer whose state is the topic itself: it
 // never commits, so every assignment re-reads its partitions from the start.
-func ConsumeUncommitted(ctx context.Context, cl *kgo.Client, maxRecords int, handle Handler) error {
-	return consume(ctx, cl, maxRecords, handle, false)
+func ConsumeUncommitted(ctx context.Context, cl *kgo.Client, b Batch, handle Handler) error {
+	return consume(ctx, cl, b, handle, false)
 }
 
-func consume(ctx context.Context, cl *kgo.Client, maxRecords int, handle Handler, commitBatches bool) error {
+func consume(ctx context.Context, cl *kgo.Client, b Batch, handle Handler, commitBatches bool) error {
 	for {
-		fetches := cl.PollRecords(ctx, maxRecords)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
+		records, err := poll(ctx, cl, b)
+		if err != nil || ctx.Err() != nil {
 			cl.AllowRebalance()
-			return nil
+			return err
 		}
-		var fetchErr error
-		fetches.EachError(func(topic string, partition int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				fetchErr = errors.Join(fetchErr, fmt.Errorf("fetching %s/%d: %w", topic, partition, err))
-			}
-		})
-		if fetchErr != nil {
-			cl.AllowRebalance()
-			return fetchErr
-		}
-		records := fetches.Records()
 		if len(records) > 0 {
 			holds, err := handle(ctx, records)
 			if err != nil {
@@ -92,6 +90,42 @@ func consume(ctx context.Context, cl *kgo.Client, maxRecords int, handle Handler
 			}
 		}
 		cl.AllowRebalance()
+	}
+}
+
+// poll returns the next batch: the records buffered now, topped up for b.Linger until
+// b.MaxRecords. It returns no records and no error when ctx ends or cl is closed.
+func poll(ctx context.Context, cl *kgo.Client, b Batch) ([]*kgo.Record, error) {
+	var (
+		records  []*kgo.Record
+		deadline time.Time
+	)
+	for {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if len(records) > 0 {
+			pollCtx, cancel = context.WithDeadline(ctx, deadline)
+		}
+		fetches := cl.PollRecords(pollCtx, b.MaxRecords-len(records))
+		cancel()
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil, nil
+		}
+		var fetchErr error
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				fetchErr = errors.Join(fetchErr, fmt.Errorf("fetching %s/%d: %w", topic, partition, err))
+			}
+		})
+		if fetchErr != nil {
+			return nil, fetchErr
+		}
+		if len(records) == 0 {
+			deadline = time.Now().Add(b.Linger)
+		}
+		records = append(records, fetches.Records()...)
+		if len(records) >= b.MaxRecords || !time.Now().Before(deadline) {
+			return records, nil
+		}
 	}
 }
 

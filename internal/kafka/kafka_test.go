@@ -91,7 +91,7 @@ func TestConsumeCommitsAfterHandlingAndHonoursHolds(t *testing.T) {
 		var got []int64
 		done := make(chan error, 1)
 		go func() {
-			done <- kafka.Consume(runCtx, cl, 100, func(ctx context.Context, recs []*kgo.Record) (kafka.Offsets, error) {
+			done <- kafka.Consume(runCtx, cl, kafka.Batch{MaxRecords: 100}, func(ctx context.Context, recs []*kgo.Record) (kafka.Offsets, error) {
 				for _, r := range recs {
 					got = append(got, r.Offset)
 				}

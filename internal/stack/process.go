@@ -100,11 +100,12 @@ func (p *Process) Stop() error {
 	}
 }
 
-// PeakRSS returns the process's peak resident set size in bytes (Linux VmHWM).
-func (p *Process) PeakRSS() (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+// PeakRSS returns the peak resident set size in bytes of process pid, called name in
+// errors (Linux VmHWM).
+func PeakRSS(name string, pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("reading peak RSS of %s: %w", p.Name, err)
+		return 0, fmt.Errorf("reading peak RSS of %s: %w", name, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -112,37 +113,41 @@ func (p *Process) PeakRSS() (int64, error) {
 		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("parsing VmHWM of %s: %w", p.Name, err)
+				return 0, fmt.Errorf("parsing VmHWM of %s: %w", name, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc status of %s", p.Name)
+	return 0, fmt.Errorf("no VmHWM in /proc status of %s", name)
 }
 
-// CPUTime returns the user plus system CPU time the process has used so far (Linux).
-func (p *Process) CPUTime() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+// CPUTime returns the user plus system CPU time process pid, called name in errors,
+// has used so far (Linux).
+func CPUTime(name string, pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("reading CPU time of %s: %w", p.Name, err)
+		return 0, fmt.Errorf("reading CPU time of %s: %w", name, err)
 	}
 	// Fields after the parenthesised command name; utime and stime are the 12th and 13th.
 	_, rest, ok := strings.Cut(string(b), ") ")
 	fields := strings.Fields(rest)
 	if !ok || len(fields) < 13 {
-		return 0, fmt.Errorf("parsing /proc stat of %s", p.Name)
+		return 0, fmt.Errorf("parsing /proc stat of %s", name)
 	}
 	var ticks int64
 	for _, f := range fields[11:13] {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parsing /proc stat of %s: %w", p.Name, err)
+			return 0, fmt.Errorf("parsing /proc stat of %s: %w", name, err)
 		}
 		ticks += n
 	}
 	const clockTicksPerSecond = 100 // USER_HZ on Linux
 	return time.Duration(ticks) * time.Second / clockTicksPerSecond, nil
 }
+
+// PID is the process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
 
 // LogTail returns the end of the process's log.
 func (p *Process) LogTail() string {
