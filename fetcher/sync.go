@@ -168,14 +168,15 @@ func (r *runner) fetch(ctx context.Context, c configuredConnector, s *model.Sync
 		counts[rec.Partition]++
 		records.Inc()
 	}
-	key := make([]byte, 0, 256)
+	// emit may be called from several scopes at once: it shares nothing but the client.
 	emit := func(raw *model.RawRecord) error {
 		value, err := r.codec.Encode(make([]byte, 0, len(raw.Payload)+256), raw)
 		if err != nil {
 			return err
 		}
-		key = append(append(append(key[:0], c.ID...), '/'), raw.VendorKey...)
-		r.client.Produce(fetchCtx, &kgo.Record{Topic: r.rawTopic, Key: append([]byte(nil), key...), Value: value}, promise)
+		key := make([]byte, 0, len(c.ID)+1+len(raw.VendorKey))
+		key = append(append(append(key, c.ID...), '/'), raw.VendorKey...)
+		r.client.Produce(fetchCtx, &kgo.Record{Topic: r.rawTopic, Key: key, Value: value}, promise)
 		return nil
 	}
 	result, fetchErr := c.Source.Fetch(fetchCtx, connector.FetchRequest{SyncID: s.SyncID, Type: s.SyncType}, emit)

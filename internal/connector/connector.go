@@ -21,11 +21,12 @@ type Source interface {
 	// Test makes one cheap authorized call per scope (stage Connectivity Test) and
 	// reports each check; a check with a non-nil Err failed.
 	Test(ctx context.Context) []Check
-	// Fetch calls emit for each vendor record, scope by scope in vendor order, and stops
-	// at emit's first error, which it returns unchanged. A scope that fails does not stop
-	// the others: Fetch fetches them all, reports each scope's outcome in FetchResult and
-	// returns the first scope's *Error. emit owns the record after the call; Fetch must
-	// not reuse the payload buffer.
+	// Fetch calls emit for each vendor record and stops at emit's first error, which it
+	// returns unchanged. Scopes may be fetched concurrently, so emit must be safe for
+	// concurrent use; within a scope, records come in vendor order. A scope that fails
+	// does not stop the others: Fetch fetches them all, reports each scope's outcome in
+	// FetchResult (in configuration order) and returns the first failed scope's *Error.
+	// emit owns the record after the call; Fetch must not reuse the payload buffer.
 	Fetch(ctx context.Context, req FetchRequest, emit func(*model.RawRecord) error) (FetchResult, error)
 }
 

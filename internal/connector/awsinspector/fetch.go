@@ -2,6 +2,7 @@ package awsinspector
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,27 +21,37 @@ var allStatuses = []types.StringFilter{
 	{Comparison: types.StringComparisonEquals, Value: aws.String("CLOSED")},
 }
 
-// Fetch lists every finding of every region, page by page until nextToken is absent.
-// For an Incremental sync it asks only for findings updated since req.Since.
+// Fetch lists every finding of every region, the regions concurrently and each page by
+// page until nextToken is absent. For an Incremental sync it asks only for findings
+// updated since req.Since.
 func (s *Source) Fetch(ctx context.Context, req connector.FetchRequest, emit func(*model.RawRecord) error) (connector.FetchResult, error) {
+	type regionResult struct {
+		emitted, skipped int64
+		err              error
+	}
+	results := make([]regionResult, len(s.settings.Regions))
+	var wg sync.WaitGroup
+	for i, region := range s.settings.Regions {
+		wg.Go(func() {
+			r := &results[i]
+			r.emitted, r.skipped, r.err = s.fetchRegion(ctx, region, req, emit)
+		})
+	}
+	wg.Wait()
 	var (
 		result   connector.FetchResult
 		firstErr error
 	)
-	for _, region := range s.settings.Regions {
-		n, skipped, err := s.fetchRegion(ctx, region, req, emit)
-		result.Skipped += skipped
+	for i, r := range results {
 		outcome := model.OutcomeSucceeded
-		if err != nil {
+		if r.err != nil {
 			outcome = model.OutcomeFailed
 			if firstErr == nil {
-				firstErr = err
+				firstErr = r.err
 			}
 		}
-		result.Scopes = append(result.Scopes, model.ScopeOutcome{Scope: region, Outcome: outcome, Records: n})
-		if ctx.Err() != nil {
-			break
-		}
+		result.Scopes = append(result.Scopes, model.ScopeOutcome{Scope: s.settings.Regions[i], Outcome: outcome, Records: r.emitted})
+		result.Skipped += r.skipped
 	}
 	if result.Skipped > 0 {
 		result.SkipReason = "findings without exploitAvailable or fixAvailable (require_exploitability_and_remediation is on)"

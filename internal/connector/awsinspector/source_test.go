@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,8 +73,13 @@ func fetchAll(t *testing.T, src *Source, req connector.FetchRequest) ([]*model.R
 	if err := src.Initiate(ctx); err != nil {
 		t.Fatalf("Initiate: %v", err)
 	}
-	var got []*model.RawRecord
+	var (
+		mu  sync.Mutex
+		got []*model.RawRecord
+	)
 	res, err := src.Fetch(ctx, req, func(r *model.RawRecord) error {
+		mu.Lock()
+		defer mu.Unlock()
 		got = append(got, r)
 		return nil
 	})
@@ -95,29 +101,34 @@ func TestFetchPagesEveryRegionAndKeepsVendorBytes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			i := 0
+			// Regions are fetched concurrently; within a region, records keep vendor order.
+			byRegion := map[string][]*model.RawRecord{}
+			for _, r := range got {
+				byRegion[r.Scope] = append(byRegion[r.Scope], r)
+			}
+			total := 0
 			for _, region := range testRegions {
 				want := sim.Findings(region)
+				total += len(want)
 				scope := scopeOf(res, region)
 				if scope.Outcome != model.OutcomeSucceeded || scope.Records != int64(len(want)) {
 					t.Errorf("scope %s: %+v, want succeeded with %d records", region, scope, len(want))
 				}
-				for _, w := range want {
-					if i >= len(got) {
-						t.Fatalf("fetched %d records, want more", len(got))
-					}
-					r := got[i]
+				if len(byRegion[region]) != len(want) {
+					t.Fatalf("region %s: fetched %d records, the simulator has %d", region, len(byRegion[region]), len(want))
+				}
+				for i, w := range want {
+					r := byRegion[region][i]
 					if string(r.Payload) != string(w) {
 						t.Fatalf("record %d of %s differs from what the simulator served:\n got %.200s\nwant %.200s", i, region, r.Payload, w)
 					}
-					if r.Scope != region || r.Kind != KindFinding || r.SyncID != "s1" || r.ConnectorID != "aws-test" || !strings.HasPrefix(r.VendorKey, "arn:aws:inspector2:") {
-						t.Errorf("record %d: %+v", i, r)
+					if r.Kind != KindFinding || r.SyncID != "s1" || r.ConnectorID != "aws-test" || !strings.HasPrefix(r.VendorKey, "arn:aws:inspector2:") {
+						t.Errorf("record %d of %s: %+v", i, region, r)
 					}
-					i++
 				}
 			}
-			if i != len(got) {
-				t.Errorf("fetched %d records, the simulator has %d", len(got), i)
+			if total != len(got) {
+				t.Errorf("fetched %d records, the simulator has %d", len(got), total)
 			}
 		})
 	}
@@ -250,16 +261,35 @@ func TestFetchRetriesThrottlingAndKeepsGoingAfterAFailedScope(t *testing.T) {
 	if err != nil || scopeOf(res, "us-east-1").Outcome != model.OutcomeSucceeded {
 		t.Fatalf("after throttling: %v, %+v", err, res)
 	}
-	// Server errors outlasting the retries fail the first region only.
-	sim.SetFaults(inspector.Faults{ServerError: 3})
-	var n int
-	res, err = src.Fetch(ctx, connector.FetchRequest{SyncID: "s"}, func(*model.RawRecord) error { n++; return nil })
+	// One server error with no retry left fails the region that got it, and only that
+	// one: the other region is fetched whole.
+	src.settings.MaxAttempts = 1
+	if err := src.Initiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sim.SetFaults(inspector.Faults{ServerError: 1})
+	var mu sync.Mutex
+	perRegion := map[string]int{}
+	res, err = src.Fetch(ctx, connector.FetchRequest{SyncID: "s"}, func(r *model.RawRecord) error {
+		mu.Lock()
+		defer mu.Unlock()
+		perRegion[r.Scope]++
+		return nil
+	})
 	var cerr *connector.Error
 	if !errors.As(err, &cerr) || cerr.Class != connector.ClassVendorServer {
 		t.Fatalf("Fetch error = %v, want a vendor server error", err)
 	}
-	if a, b := scopeOf(res, "us-east-1"), scopeOf(res, "eu-west-1"); a.Outcome != model.OutcomeFailed || b.Outcome != model.OutcomeSucceeded || n != len(sim.Findings("eu-west-1")) {
-		t.Errorf("scopes %+v / %+v, %d records; want us-east-1 failed and all of eu-west-1 fetched", a, b, n)
+	var failed, succeeded []model.ScopeOutcome
+	for _, sc := range res.Scopes {
+		if sc.Outcome == model.OutcomeFailed {
+			failed = append(failed, sc)
+		} else {
+			succeeded = append(succeeded, sc)
+		}
+	}
+	if len(failed) != 1 || len(succeeded) != 1 || perRegion[succeeded[0].Scope] != len(sim.Findings(succeeded[0].Scope)) {
+		t.Errorf("scopes %+v, records per region %v; want one region failed and the other fetched whole", res.Scopes, perRegion)
 	}
 }
 
