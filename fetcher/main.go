@@ -6,25 +6,17 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/model"
 	"github.com/tributary-sec/tributary/internal/service"
 	"github.com/tributary-sec/tributary/internal/syncevent"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "fetcher:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("fetcher", run) }
 
 type options struct {
 	*service.Common
@@ -50,28 +42,20 @@ func parseFlags() (options, error) {
 	return o, nil
 }
 
-func run() error {
+func run(ctx context.Context) error {
 	o, err := parseFlags()
 	if err != nil {
 		return err
 	}
-	log := o.Logger()
 	connectors, err := loadConnectors(o.connectorsPath)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	reg := o.Registry()
-	adminSrv, err := o.ListenAdmin(reg)
+	rt, err := o.Start()
 	if err != nil {
 		return err
 	}
-	codec, err := avro.New()
-	if err != nil {
-		return err
-	}
+	log, adminSrv, codec := rt.Log, rt.Admin, rt.Codec
 	client, err := kafka.NewClient(ctx, o.Kafka)
 	if err != nil {
 		return err
@@ -88,7 +72,7 @@ func run() error {
 		rawTopic:      topics.Raw,
 		rawPartitions: counts[topics.Raw],
 		events:        syncevent.NewPublisher(client, codec, topics.SyncLog),
-		metrics:       newMetrics(reg),
+		metrics:       newMetrics(rt.Registry),
 		log:           log,
 		now:           func() time.Time { return time.Now().UTC() },
 	}

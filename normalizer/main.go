@@ -4,15 +4,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/service"
 )
@@ -21,30 +17,18 @@ import (
 // batch's output is produced and flushed before the next poll.
 const pollRecords = 4000
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "normalizer:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("normalizer", run) }
 
-func run() error {
+func run(ctx context.Context) error {
 	common := service.Flags("normalizer", "127.0.0.1:9465")
 	if err := common.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-	log, reg := common.Logger(), common.Registry()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	adminSrv, err := common.ListenAdmin(reg)
+	rt, err := common.Start()
 	if err != nil {
 		return err
 	}
-	codec, err := avro.New()
-	if err != nil {
-		return err
-	}
+	log, adminSrv := rt.Log, rt.Admin
 	topics := common.Kafka.Topics()
 	client, err := kafka.NewClient(ctx, common.Kafka, kafka.ConsumerOpts("tributary-normalizer", topics.Raw)...)
 	if err != nil {
@@ -57,10 +41,10 @@ func run() error {
 	}
 	n := &normalizer{
 		client:               client,
-		codec:                codec,
+		codec:                rt.Codec,
 		topics:               topics,
 		normalizedPartitions: counts[topics.Normalized],
-		metrics:              newMetrics(reg),
+		metrics:              newMetrics(rt.Registry),
 		log:                  log,
 		recentAssets:         newAssetFilter(time.Now),
 		produced:             map[producedKey]int64{},

@@ -4,19 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/connector"
 	"github.com/tributary-sec/tributary/internal/connector/registry"
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/parallel"
 )
 
 // normalizer maps raw records to unified assets and findings. Per polled batch it
@@ -49,20 +48,12 @@ type producedKey struct {
 // records still precede its end-of-sync marker.
 func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.Offsets, error) {
 	results := make([]prepared, len(records))
-	var g errgroup.Group
-	workers := runtime.GOMAXPROCS(0)
-	chunk := (len(records) + workers - 1) / workers
-	for start := 0; start < len(records); start += chunk {
-		end := min(start+chunk, len(records))
-		g.Go(func() error {
-			var out connector.Normalized
-			for i := start; i < end; i++ {
-				results[i] = n.prepare(records[i], &out)
-			}
-			return nil
-		})
-	}
-	g.Wait()
+	parallel.Chunks(len(records), func(start, end int) {
+		var out connector.Normalized
+		for i := start; i < end; i++ {
+			results[i] = n.prepare(records[i], &out)
+		}
+	})
 	for i, r := range records {
 		res := &results[i]
 		switch {

@@ -4,16 +4,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/clickhouse"
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/service"
@@ -25,14 +21,9 @@ import (
 // the processor's memory modest. Polls linger up to half a second to fill it.
 const pollRecords = 10_000
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "processor:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("processor", run) }
 
-func run() error {
+func run(ctx context.Context) error {
 	common := service.Flags("processor", "127.0.0.1:9466")
 	var ch clickhouse.Options
 	var barrierTimeout time.Duration
@@ -45,18 +36,11 @@ func run() error {
 		return err
 	}
 	ch.Password = os.Getenv("TRIBUTARY_CLICKHOUSE_PASSWORD")
-	log, reg := common.Logger(), common.Registry()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	adminSrv, err := common.ListenAdmin(reg)
+	rt, err := common.Start()
 	if err != nil {
 		return err
 	}
-	codec, err := avro.New()
-	if err != nil {
-		return err
-	}
+	log, adminSrv, codec := rt.Log, rt.Admin, rt.Codec
 	store, err := clickhouse.Open(ctx, ch)
 	if err != nil {
 		return err
@@ -71,7 +55,7 @@ func run() error {
 		store:   store,
 		topics:  topics,
 		barrier: newBarrier(barrierTimeout),
-		metrics: newMetrics(reg),
+		metrics: newMetrics(rt.Registry),
 		log:     log,
 		now:     func() time.Time { return time.Now().UTC() },
 		written: map[barrierKey]*rowCounts{},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +15,7 @@ import (
 	"github.com/tributary-sec/tributary/internal/clickhouse"
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/parallel"
 	"github.com/tributary-sec/tributary/internal/syncevent"
 )
 
@@ -44,26 +44,18 @@ type rowCounts struct{ assets, findings int64 }
 // in parallel, then applied in batch order.
 func (p *processor) handle(ctx context.Context, records []*kgo.Record) (kafka.Offsets, error) {
 	decoded := make([]any, len(records))
-	var g errgroup.Group
-	workers := runtime.GOMAXPROCS(0)
-	chunk := (len(records) + workers - 1) / workers
-	for start := 0; start < len(records); start += chunk {
-		end := min(start+chunk, len(records))
-		g.Go(func() error {
-			for i := start; i < end; i++ {
-				msg, err := p.codec.Decode(records[i].Value)
-				if err != nil {
-					msg = fmt.Errorf("undecodable normalized record: %w", err)
-				} else if f, ok := msg.(*model.Finding); ok {
-					e := enrich(f)
-					msg = &e
-				}
-				decoded[i] = msg
+	parallel.Chunks(len(records), func(start, end int) {
+		for i := start; i < end; i++ {
+			msg, err := p.codec.Decode(records[i].Value)
+			if err != nil {
+				msg = fmt.Errorf("undecodable normalized record: %w", err)
+			} else if f, ok := msg.(*model.Finding); ok {
+				e := enrich(f)
+				msg = &e
 			}
-			return nil
-		})
-	}
-	g.Wait()
+			decoded[i] = msg
+		}
+	})
 
 	assets := map[string]model.Asset{}
 	findings := map[string]model.EnrichedFinding{}

@@ -1,20 +1,24 @@
 // Package service holds what Tributary's three binaries share at start-up: the common
-// flags (each with an environment default), the JSON logger, the metrics registry and
-// the admin server.
+// flags (each with an environment default), signal handling, the JSON logger, the
+// metrics registry, the admin server and the Avro codec.
 package service
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/tributary-sec/tributary/internal/admin"
+	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/kafka"
 )
 
@@ -61,23 +65,46 @@ func (c *Common) Parse(args []string) error {
 	return nil
 }
 
-// Logger returns the service's JSON logger.
-func (c *Common) Logger() *slog.Logger {
+// logger returns the service's JSON logger.
+func (c *Common) logger() *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.LogLevel)) // validated by Parse
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})).With("service", c.Name)
 }
 
-// Registry returns a fresh metrics registry with the Go runtime and process collectors.
-func (c *Common) Registry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
+// Runtime is what every service works with once started.
+type Runtime struct {
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Admin    *admin.Server
+	Codec    *avro.Codec
 }
 
-// ListenAdmin binds the admin server.
-func (c *Common) ListenAdmin(reg *prometheus.Registry) (*admin.Server, error) {
-	return admin.Listen(c.AdminAddr, reg)
+// Start builds the service's logger, metrics registry, admin server and Avro codec.
+func (c *Common) Start() (*Runtime, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	adminSrv, err := admin.Listen(c.AdminAddr, reg)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := avro.New()
+	if err != nil {
+		return nil, err
+	}
+	return &Runtime{Log: c.logger(), Registry: reg, Admin: adminSrv, Codec: codec}, nil
+}
+
+// Main runs a service until SIGINT or SIGTERM and exits non-zero, the error on
+// stderr, when run fails.
+func Main(name string, run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
 }
 
 // Env returns the environment variable key, or def when it is unset.
