@@ -182,9 +182,9 @@ var normMalformedCases = []struct {
 	{"wrong kind", "endpoint", `{}`, `record kind "endpoint" is not a finding`},
 	{"empty payload", "", ``, `payload is not a JSON object: empty payload`},
 	{"blank payload", "", " \n\t", `payload is not a JSON object: empty payload`},
-	{"not JSON", "", `garbage`, `payload is not a JSON object: invalid character 'g' looking for beginning of value`},
-	{"truncated", "", `{"findingArn":`, `payload is not a JSON object: unexpected end of JSON input`},
-	{"trailing data", "", `{"findingArn":"x"} {}`, `payload is not a JSON object: invalid character '{' after top-level value`},
+	{"not JSON", "", `garbage`, `payload is not a JSON object: invalid character 'g' at start of value (byte 0)`},
+	{"truncated", "", `{"findingArn":`, `payload is not a JSON object: unexpected end of JSON input, at findingArn (byte 14)`},
+	{"trailing data", "", `{"findingArn":"x"} {}`, `payload is not a JSON object: invalid character '{' after top-level value (byte 19)`},
 	{"array", "", `[{"findingArn":"x"}]`, `payload is not a JSON object: got array`},
 	{"null", "", `null`, `payload is not a JSON object: got null`},
 	{"string", "", `"x"`, `payload is not a JSON object: got string`},
@@ -217,9 +217,9 @@ var normMalformedCases = []struct {
 	{"launchedAt string", "", `{"findingArn":"` + testFindingArn + `","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE","details":{"awsEc2Instance":{"launchedAt":"2024-06-03T16:09:55Z"}}}]}`,
 		`finding ` + testFindingArn + `: resources[0].details.awsEc2Instance.launchedAt: want epoch seconds as a JSON number, got string "2024-06-03T16:09:55Z"`},
 	{"ipV4Addresses string", "", `{"findingArn":"` + testFindingArn + `","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE","details":{"awsEc2Instance":{"ipV4Addresses":"10.0.0.1"}}}]}`,
-		`finding ` + testFindingArn + `: resources.details.awsEc2Instance.ipV4Addresses: want array, got string`},
+		`finding ` + testFindingArn + `: resources[0].details.awsEc2Instance.ipV4Addresses: want array, got string`},
 	{"tag value number", "", `{"findingArn":"` + testFindingArn + `","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE","tags":{"Name":1}}]}`,
-		`finding ` + testFindingArn + `: resources.tags: want string, got number`},
+		`finding ` + testFindingArn + `: resources[0].tags.Name: want string, got number`},
 	{"inspectorScore string", "", `{"findingArn":"` + testFindingArn + `","inspectorScore":"7.8","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE"}]}`,
 		`finding ` + testFindingArn + `: inspectorScore: want number, got string`},
 	{"title number", "", `{"title":7,"findingArn":"` + testFindingArn + `","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE"}]}`,
@@ -230,6 +230,17 @@ var normMalformedCases = []struct {
 		`finding ` + testFindingArn + `: networkReachabilityDetails.openPortRange.begin: -1 is not a port (0-65535)`},
 	{"port fractional", "", `{"findingArn":"` + testFindingArn + `","networkReachabilityDetails":{"openPortRange":{"begin":22.5}},"resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE"}]}`,
 		`finding ` + testFindingArn + `: networkReachabilityDetails.openPortRange.begin: want integer, got number 22.5`},
+	// Member names match exactly, as in the SDK: a case variant is an unknown member.
+	{"findingArn in other case", "", `{"FindingArn":"` + testFindingArn + `","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE"}]}`,
+		`finding has no findingArn`},
+	{"ipV4Addresses element number", "", `{"findingArn":"` + testFindingArn + `","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE","details":{"awsEc2Instance":{"ipV4Addresses":["10.0.0.1",7]}}}]}`,
+		`finding ` + testFindingArn + `: resources[0].details.awsEc2Instance.ipV4Addresses[1]: want string, got number`},
+	{"second resource region array", "", `{"findingArn":"` + testFindingArn + `","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE"},{"id":"i-2","type":"AWS_EC2_INSTANCE","region":["us-east-1"]}]}`,
+		`finding ` + testFindingArn + `: resources[1].region: want string, got array`},
+	{"tag value boolean under dotted key", "", `{"findingArn":"` + testFindingArn + `","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE","tags":{"app.tier":true}}]}`,
+		`finding ` + testFindingArn + `: resources[0].tags["app.tier"]: want string, got boolean`},
+	{"type error before findingArn, syntax error after", "", `{"title":7,"findingArn":"` + testFindingArn + `","resources":[}`,
+		`payload is not a JSON object: invalid character '}' at start of value, at resources[0] (byte 122)`},
 }
 
 func TestNormalizeMalformed(t *testing.T) {
@@ -251,6 +262,28 @@ func TestNormalizeMalformed(t *testing.T) {
 				t.Errorf("out changed on error: %+v", out)
 			}
 		})
+	}
+}
+
+// TestNormalizeExactNames checks that member names match exactly, as in the SDK, and that
+// invalid UTF-8 in a string becomes U+FFFD rather than failing the finding.
+func TestNormalizeExactNames(t *testing.T) {
+	payload := `{"findingArn":"arn:f","Title":"other case","title":"t` + "\xff" + `itle","severity":"HIGH","Severity":"LOW",` +
+		`"remediation":{"recommendation":{"Url":"https://upper.example","url":"https://lower.example"}},` +
+		`"resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE","Region":"us-west-2"}]}`
+	var out connector.Normalized
+	if err := (Normalizer{}).Normalize(normRecord([]byte(payload)), &out); err != nil {
+		t.Fatal(err)
+	}
+	fd := out.Findings[0]
+	if fd.Name != "t\uFFFDitle" || fd.VendorSeverity != "HIGH" {
+		t.Errorf("name %q, severity %q; want %q, HIGH", fd.Name, fd.VendorSeverity, "t\uFFFDitle")
+	}
+	if got := fd.CustomAttributes["remediationUrl"]; got != "https://upper.example" {
+		t.Errorf("remediationUrl %q, want the Url member's", got)
+	}
+	if out.Assets[0].CustomAttributes != nil {
+		t.Errorf("asset attributes %v, want none: Region is not region", out.Assets[0].CustomAttributes)
 	}
 }
 
@@ -408,4 +441,74 @@ func BenchmarkNormalize(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(records)), "ns/finding")
+}
+
+// BenchmarkNormalizeDistinct is BenchmarkNormalize over 1024 compact variants of the
+// page's findings in which every string but the types differs, so that, as in
+// production, no string decoded in one iteration can be reused in the next.
+func BenchmarkNormalizeDistinct(b *testing.B) {
+	findings := normPageFindings(b)
+	const variants = 256
+	records := make([]*model.RawRecord, 0, variants*len(findings))
+	var size int64
+	for i := range variants {
+		for _, f := range findings {
+			var v any
+			if err := json.Unmarshal(f, &v); err != nil {
+				b.Fatal(err)
+			}
+			p, err := json.Marshal(normSuffixStrings(v, "-"+strconv.Itoa(i)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			records = append(records, normRecord(p))
+			size += int64(len(p))
+		}
+	}
+	var out connector.Normalized
+	b.SetBytes(size / variants)
+	b.ReportAllocs()
+	next := 0
+	for b.Loop() {
+		out.Reset()
+		for range findings {
+			if err := (Normalizer{}).Normalize(records[next], &out); err != nil {
+				b.Fatal(err)
+			}
+			next = (next + 1) % len(records)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(findings)), "ns/finding")
+}
+
+// normSuffixStrings appends suffix to every string in v but the values of type members.
+func normSuffixStrings(v any, suffix string) any {
+	switch v := v.(type) {
+	case string:
+		return v + suffix
+	case []any:
+		for i := range v {
+			v[i] = normSuffixStrings(v[i], suffix)
+		}
+	case map[string]any:
+		for k, e := range v {
+			if k != "type" {
+				v[k] = normSuffixStrings(e, suffix)
+			}
+		}
+	}
+	return v
+}
+
+// TestNormalizeDuplicateNames checks a duplicated member is accepted with its last value,
+// as the AWS SDK does, rather than dead-lettering the finding.
+func TestNormalizeDuplicateNames(t *testing.T) {
+	raw := &model.RawRecord{ConnectorID: "c", Kind: KindFinding, Payload: []byte(`{"findingArn":"arn:f","title":"a","title":"b","resources":[{"id":"i-1","type":"AWS_EC2_INSTANCE","tags":{"Name":"x","Name":"y"}}]}`)}
+	var out connector.Normalized
+	if err := (Normalizer{}).Normalize(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Findings[0].Name != "b" || out.Assets[0].Name != "y" {
+		t.Errorf("finding name %q, asset name %q; want the last values b and y", out.Findings[0].Name, out.Assets[0].Name)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The wire types below hold only the ListFindings members the normalizer maps; the
@@ -103,8 +105,8 @@ type wireResource struct {
 }
 
 // wireTime is an Inspector timestamp: epoch seconds as a JSON number, fractional or in
-// exponent form. It never fails decoding so that the error can name the finding (whose
-// findingArn may come later in the object); fault says what was wrong instead.
+// exponent form. It never fails decoding: fault says what was wrong, and check reports it
+// in its turn, naming the finding.
 type wireTime struct {
 	ms    int64
 	set   bool
@@ -117,26 +119,27 @@ const (
 	maxEpochMillis = 253402300799999
 )
 
-// UnmarshalJSON implements json.Unmarshaler.
-func (t *wireTime) UnmarshalJSON(b []byte) error {
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (t *wireTime) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	*t = wireTime{}
-	if len(b) == 0 {
-		return nil
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
 	}
-	switch b[0] {
+	switch v.Kind() {
 	case 'n': // null means absent, as in the SDK
 	case '"':
-		t.fault = "want epoch seconds as a JSON number, got string " + clipLiteral(b)
+		t.fault = "want epoch seconds as a JSON number, got string " + clipLiteral(v)
 	case '{':
 		t.fault = "want epoch seconds as a JSON number, got object"
 	case '[':
 		t.fault = "want epoch seconds as a JSON number, got array"
 	case 't', 'f':
-		t.fault = "want epoch seconds as a JSON number, got boolean " + string(b)
+		t.fault = "want epoch seconds as a JSON number, got boolean " + string(v)
 	default:
-		ms, ok := parseEpochMillis(b)
+		ms, ok := parseEpochMillis(v)
 		if !ok {
-			t.fault = "epoch seconds " + clipLiteral(b) + " out of range (years 1-9999)"
+			t.fault = "epoch seconds " + clipLiteral(v) + " out of range (years 1-9999)"
 			return nil
 		}
 		t.ms, t.set = ms, true
