@@ -17,6 +17,10 @@ func TestAssetFilter(t *testing.T) {
 	if f.seen("s2", []byte("c/i-1")) {
 		t.Error("an asset of another sync was reported seen: each sync must send its assets")
 	}
+	f.forget("s1", []byte("c/i-1"))
+	if f.seen("s1", []byte("c/i-1")) {
+		t.Error("a forgotten asset was still reported seen")
+	}
 	now = now.Add(assetFilterIdle + time.Minute)
 	f.seen("s2", []byte("c/i-2"))
 	f.expire()

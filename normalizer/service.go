@@ -66,9 +66,6 @@ func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.O
 		default:
 			n.metrics.records.WithLabelValues(res.connectorType, "normalized").Inc()
 			for _, a := range res.assets {
-				if n.recentAssets.seen(a.syncID, a.key) {
-					continue
-				}
 				n.produce(ctx, r.Partition, a.syncID, a.key, a.value)
 			}
 			for _, f := range res.findings {
@@ -122,16 +119,29 @@ func (n *normalizer) prepare(r *kgo.Record, out *connector.Normalized) prepared 
 		return badRecord(err.Error())
 	}
 	res := prepared{connectorType: raw.ConnectorType}
+	// Assets are checked before encoding: most assets of a sync repeat one already sent.
+	// If the record fails after all, its assets are forgotten again so a later finding
+	// sends them.
+	fail := func(err error) prepared {
+		for _, a := range res.assets {
+			n.recentAssets.forget(raw.SyncID, a.key)
+		}
+		return badRecord(err.Error())
+	}
 	for i := range out.Assets {
 		a := &out.Assets[i]
+		if n.recentAssets.seen(raw.SyncID, []byte(a.ConnectorID+"/"+a.UID)) {
+			continue
+		}
 		if res.assets, err = n.encode(res.assets, raw.SyncID, a.ConnectorID, a.UID, a); err != nil {
-			return badRecord(err.Error())
+			n.recentAssets.forget(raw.SyncID, []byte(a.ConnectorID+"/"+a.UID))
+			return fail(err)
 		}
 	}
 	for i := range out.Findings {
 		f := &out.Findings[i]
 		if res.findings, err = n.encode(res.findings, raw.SyncID, f.ConnectorID, f.UID, f); err != nil {
-			return badRecord(err.Error())
+			return fail(err)
 		}
 	}
 	return res
