@@ -49,7 +49,7 @@ func loadConnectors(path string) ([]configuredConnector, error) {
 		return nil, fmt.Errorf("parsing connectors file %s: %w", path, err)
 	}
 	if len(file.Connectors) == 0 {
-		return nil, fmt.Errorf("connectors file %s lists no connectors; add one under connectors:", path)
+		return nil, fmt.Errorf("connectors file %s lists no connectors; add at least one under the connectors key", path)
 	}
 	var (
 		out  []configuredConnector

@@ -109,11 +109,11 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config, topics ...str
 			return nil, fmt.Errorf("creating topic %s: %w", r.Topic, r.Err)
 		}
 	}
-	return PartitionCounts(ctx, cl, topics...)
+	return partitionCounts(ctx, cl, topics...)
 }
 
-// PartitionCounts returns how many partitions each topic has.
-func PartitionCounts(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]int32, error) {
+// partitionCounts returns how many partitions each topic has.
+func partitionCounts(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]int32, error) {
 	md, err := kadm.NewClient(cl).ListTopics(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata of topics %s: %w", strings.Join(topics, ", "), err)

@@ -67,7 +67,7 @@ func Start(ctx context.Context, cfg Config) (*Services, error) {
 		port := cfg.AdminPorts[name]
 		if port == 0 {
 			var err error
-			if port, err = FreePort(); err != nil {
+			if port, err = freePort(); err != nil {
 				s.Stop()
 				return nil, err
 			}
@@ -133,8 +133,8 @@ func (s *Services) Stop() error {
 	return errors.Join(errs...)
 }
 
-// FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
-func FreePort() (int, error) {
+// freePort returns a TCP port free on 127.0.0.1 at the time of the call.
+func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)

@@ -129,9 +129,6 @@ func newSource(inst connector.Instance, decode func(any) error) (connector.Sourc
 	return &Source{inst: inst, settings: s}, nil
 }
 
-// Settings returns the connector's validated settings.
-func (s *Source) Settings() Settings { return s.settings }
-
 // Initiate builds the credentials (assuming the role when one is configured) and one
 // inspector2 client per region.
 func (s *Source) Initiate(ctx context.Context) error {
