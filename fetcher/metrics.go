@@ -17,8 +17,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Syncs started, by connector type and connector.",
 		}, []string{"connector_type", "connector"}),
 		syncsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tributary_fetcher_syncs_failed_total",
-			Help: "Syncs the fetcher ended as failed, by connector type, connector and outcome.",
+			Name: "tributary_fetcher_syncs_finished_total",
+			Help: "Syncs whose fetcher stages ended, by connector type, connector and outcome (succeeded or failed).",
 		}, []string{"connector_type", "connector", "outcome"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tributary_fetcher_records_total",

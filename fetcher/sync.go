@@ -141,6 +141,7 @@ func (r *runner) run(ctx context.Context, c configuredConnector, typ model.SyncT
 		return res, err
 	}
 	log.Info("fetching done", "records", total, "skipped", result.Skipped, "elapsed", r.now().Sub(started).String())
+	r.metrics.syncsFinished.WithLabelValues(c.Type, c.ID, "succeeded").Inc()
 	return res, nil
 }
 
