@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // migrationFiles holds the schema, one NNNN_name.sql file per version.
@@ -121,8 +119,10 @@ func (c *Client) appliedMigrations(ctx context.Context) (map[uint32]bool, error)
 }
 
 func (c *Client) recordMigration(ctx context.Context, m migration) error {
-	err := c.insert(ctx, "schema_migrations", []string{"version", "name", "applied_at"}, 1, func(b driver.Batch, _ int) error {
-		return b.Append(m.version, m.name, time.Now().UTC())
+	err := c.insert(ctx, "schema_migrations", []column{
+		{"version", []uint32{m.version}},
+		{"name", []string{m.name}},
+		{"applied_at", []time.Time{time.Now().UTC()}},
 	})
 	if err != nil {
 		return fmt.Errorf("recording migration %04d_%s: %w", m.version, m.name, err)

@@ -207,12 +207,16 @@ func TestLoadMigrations(t *testing.T) {
 }
 
 func TestSortedPairs(t *testing.T) {
-	keys, values := sortedPairs(map[string]string{"b": "2", "a": "1", "c": "3"})
-	if !reflect.DeepEqual(keys, []string{"a", "b", "c"}) || !reflect.DeepEqual(values, []string{"1", "2", "3"}) {
-		t.Errorf("sortedPairs() = %v, %v", keys, values)
+	rows := []map[string]string{{"b": "2", "a": "1", "c": "3"}, nil, {"z": "26", "y": "25"}}
+	keys, values := sortedPairs(len(rows), func(i int) map[string]string { return rows[i] })
+	wantKeys := [][]string{{"a", "b", "c"}, {}, {"y", "z"}}
+	wantValues := [][]string{{"1", "2", "3"}, {}, {"25", "26"}}
+	if !reflect.DeepEqual(keys, wantKeys) || !reflect.DeepEqual(values, wantValues) {
+		t.Errorf("sortedPairs() = %#v, %#v, want %#v, %#v", keys, values, wantKeys, wantValues)
 	}
-	keys, values = sortedPairs(nil)
-	if keys == nil || values == nil || len(keys)+len(values) != 0 {
-		t.Errorf("sortedPairs(nil) = %#v, %#v, want empty non-nil slices", keys, values)
+	// Rows share backing arrays; appending to one must not overwrite the next.
+	_ = append(keys[0], "x")
+	if keys[2][0] != "y" {
+		t.Errorf("appending to row 0 changed row 2: %v", keys[2])
 	}
 }
