@@ -147,5 +147,8 @@ func (s *localStack) counts(ctx context.Context, query string) ([]string, error)
 		}
 		out = append(out, fmt.Sprintf("%s: %d", label, n))
 	}
+	if len(out) == 0 {
+		out = []string{"none"}
+	}
 	return out, rows.Err()
 }
