@@ -41,32 +41,27 @@ type column struct {
 // times must lie in DateTime's range (1970 to 2106); a zero first/last-observed time is
 // stored as NULL. On error nothing is written; an empty slice writes nothing.
 func (c *Client) WriteAssets(ctx context.Context, assets []model.Asset) error {
-	if len(assets) == 0 {
-		return nil
-	}
-	columns, err := assetColumns(assets)
-	if err == nil {
-		err = c.insert(ctx, "assets", columns)
-	}
-	if err != nil {
-		return fmt.Errorf("writing assets batch of %d rows: %w", len(assets), err)
-	}
-	return nil
+	return write(ctx, c, "assets", assets, assetColumns)
 }
 
 // WriteFindings inserts findings in one batch, with the same replay and time rules as
 // WriteAssets. Score and Port may be nil (stored as NULL); an empty AssetClass is
 // stored as 'Unknown'. On error nothing is written; an empty slice writes nothing.
 func (c *Client) WriteFindings(ctx context.Context, findings []model.EnrichedFinding) error {
-	if len(findings) == 0 {
+	return write(ctx, c, "findings", findings, findingColumns)
+}
+
+// write checks rows and inserts them into table as one batch of the columns build makes.
+func write[T any](ctx context.Context, c *Client, table string, rows []T, build func([]T) ([]column, error)) error {
+	if len(rows) == 0 {
 		return nil
 	}
-	columns, err := findingColumns(findings)
+	columns, err := build(rows)
 	if err == nil {
-		err = c.insert(ctx, "findings", columns)
+		err = c.insert(ctx, table, columns)
 	}
 	if err != nil {
-		return fmt.Errorf("writing findings batch of %d rows: %w", len(findings), err)
+		return fmt.Errorf("writing %s batch of %d rows: %w", table, len(rows), err)
 	}
 	return nil
 }
