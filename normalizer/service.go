@@ -130,30 +130,35 @@ func (n *normalizer) prepare(r *kgo.Record, out *connector.Normalized) prepared 
 	}
 	for i := range out.Assets {
 		a := &out.Assets[i]
-		if n.recentAssets.seen(raw.SyncID, []byte(a.ConnectorID+"/"+a.UID)) {
+		key := recordKey(a.ConnectorID, a.UID)
+		if n.recentAssets.seen(raw.SyncID, key) {
 			continue
 		}
-		if res.assets, err = n.encode(res.assets, raw.SyncID, a.ConnectorID, a.UID, a); err != nil {
-			n.recentAssets.forget(raw.SyncID, []byte(a.ConnectorID+"/"+a.UID))
+		if res.assets, err = n.encode(res.assets, raw.SyncID, key, a); err != nil {
+			n.recentAssets.forget(raw.SyncID, key)
 			return fail(err)
 		}
 	}
 	for i := range out.Findings {
 		f := &out.Findings[i]
-		if res.findings, err = n.encode(res.findings, raw.SyncID, f.ConnectorID, f.UID, f); err != nil {
+		if res.findings, err = n.encode(res.findings, raw.SyncID, recordKey(f.ConnectorID, f.UID), f); err != nil {
 			return fail(err)
 		}
 	}
 	return res
 }
 
-func (n *normalizer) encode(dst []encoded, syncID, connectorID, uid string, msg any) ([]encoded, error) {
+// recordKey is a normalized record's Kafka key: connector id + "/" + uid.
+func recordKey(connectorID, uid string) []byte {
+	key := make([]byte, 0, len(connectorID)+1+len(uid))
+	return append(append(append(key, connectorID...), '/'), uid...)
+}
+
+func (n *normalizer) encode(dst []encoded, syncID string, key []byte, msg any) ([]encoded, error) {
 	value, err := n.codec.Encode(nil, msg)
 	if err != nil {
-		return dst, fmt.Errorf("encoding normalized record %s/%s: %w", connectorID, uid, err)
+		return dst, fmt.Errorf("encoding normalized record %s: %w", key, err)
 	}
-	key := make([]byte, 0, len(connectorID)+1+len(uid))
-	key = append(append(append(key, connectorID...), '/'), uid...)
 	return append(dst, encoded{syncID: syncID, key: key, value: value}), nil
 }
 
