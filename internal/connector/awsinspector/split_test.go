@@ -1,8 +1,13 @@
 package awsinspector
 
 import (
+	"bytes"
+	"os"
 	"strings"
 	"testing"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 func TestSplitPage(t *testing.T) {
@@ -28,7 +33,18 @@ func TestSplitPage(t *testing.T) {
 		{name: "unknown keys skipped", body: `{"other":{"a":[1,2]},"findings":[{"findingArn":"a"}]}`, want: []rawFinding{{arn: "a", payload: []byte(`{"findingArn":"a"}`)}}},
 		{name: "a finding that is not an object is kept for the dead-letter topic", body: `{"findings":[42,{"findingArn":7}]}`,
 			want: []rawFinding{{payload: []byte("42")}, {payload: []byte(`{"findingArn":7}`)}}},
+		{name: "a malformed finding is kept for the dead-letter topic, the page goes on", body: `{"findings":[{"a":tru,"findingArn":"x"} , {"findingArn":"y"}]}`,
+			want: []rawFinding{{arn: "x", payload: []byte(`{"a":tru,"findingArn":"x"}`)}, {arn: "y", payload: []byte(`{"findingArn":"y"}`)}}},
+		{name: "escaped names and brackets inside strings", body: `{"findings":[{"finding\u0041rn":"a\"]}","b":"\\"}],"next\u0054oken":"t\/1"}`,
+			want:      []rawFinding{{arn: `a"]}`, payload: []byte(`{"finding\u0041rn":"a\"]}","b":"\\"}`)}},
+			wantToken: "t/1"},
 		{name: "not an object", body: `[1]`, wantErr: "not a JSON object"},
+		{name: "brackets closed out of order", body: `{"findings":[{"a":[1}]}`, wantErr: "unexpected '}'"},
+		{name: "findings without a comma between them", body: `{"findings":[{} {}]}`, wantErr: "want a comma"},
+		{name: "a leading comma", body: `{"findings":[,{}]}`, wantErr: "reading finding 0"},
+		{name: "members without a comma between them", body: `{"findings":[] "nextToken":"a"}`, wantErr: "want a comma"},
+		{name: "garbage after the object", body: `{"findings":[]} x`, wantErr: "after the top-level object"},
+		{name: "an unterminated string", body: `{"findings":[{"findingArn":"a}]}`, wantErr: "unexpected end of input"},
 		{name: "findings not an array", body: `{"findings":{}}`, wantErr: "want an array"},
 		{name: "truncated", body: `{"findings":[{"findingArn":"a"`, wantErr: "reading finding 0"},
 	}
@@ -54,5 +70,62 @@ func TestSplitPage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// FuzzSplitPage checks splitPage against a full JSON decoder: it never panics, and on a
+// valid page it finds exactly the decoder's findings, byte for byte, and next token.
+func FuzzSplitPage(f *testing.F) {
+	for _, seed := range []string{
+		`{"findings":[{"findingArn":"a","exploitAvailable":"YES"},{"fixAvailable":null}],"nextToken":"t"}`,
+		`{"findings":[1, "x", [], {"a":{"b":[{}]}}], "nextToken":null}`,
+		`{"findings":[{"findingArn":"a\u0022"}],"findings":[]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, token, err := splitPage(body)
+		var want struct {
+			Findings  []jsontext.Value `json:"findings"`
+			NextToken jsontext.Value   `json:"nextToken"`
+		}
+		if json.Unmarshal(body, &want, jsontext.AllowDuplicateNames(true)) != nil || !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
+			return // not a valid page: any error, or a lenient split, is fine
+		}
+		if err != nil {
+			t.Fatalf("splitPage(%q) failed on valid JSON: %v", body, err)
+		}
+		var wantToken string
+		_ = json.Unmarshal(want.NextToken, &wantToken)
+		if len(got) != len(want.Findings) || token != wantToken {
+			t.Fatalf("splitPage(%q) = %d findings, token %q; want %d, %q", body, len(got), token, len(want.Findings), wantToken)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i].payload, want.Findings[i]) {
+				t.Errorf("finding %d = %q, want %q", i, got[i].payload, want.Findings[i])
+			}
+		}
+	})
+}
+
+// BenchmarkSplitPage splits a page of 25 findings, the service's page size.
+func BenchmarkSplitPage(b *testing.B) {
+	finding, err := os.ReadFile("testdata/ec2_package_vulnerability.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	page := []byte(`{"findings":[`)
+	for i := range 25 {
+		if i > 0 {
+			page = append(page, ',')
+		}
+		page = append(page, finding...)
+	}
+	page = append(page, `],"nextToken":"abc"}`...)
+	b.SetBytes(int64(len(page)))
+	for b.Loop() {
+		if _, _, err := splitPage(page); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
