@@ -25,7 +25,7 @@ func ConsumerOpts(group string, topics ...string) []kgo.Opt {
 		// A new group starts at the beginning: nothing already produced is skipped.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Fetches amortise per-request work during a sync's bursts, but a consumer that
-		// lags keeps a fetch buffered, decompressed (LZ4 vendor JSON grows ~4x): bounded
+		// lags keeps a fetch buffered, decompressed (compressed vendor JSON grows ~5x): bounded
 		// so that buffer stays a small part of a service's memory.
 		kgo.FetchMaxBytes(6 << 20),
 		kgo.FetchMaxPartitionBytes(2 << 20),
