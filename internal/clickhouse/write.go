@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/tributary-sec/tributary/internal/model"
 )
 
@@ -85,11 +87,27 @@ func (c *Client) insert(ctx context.Context, table string, columns []column) (er
 	}()
 	// The batch's columns are in the order of the query's column list.
 	for i, col := range columns {
-		if err := batch.Column(i).Append(col.values); err != nil {
+		if err := appendColumn(batch.Column(i), col.values); err != nil {
 			return fmt.Errorf("appending column %s: %w", col.name, err)
 		}
 	}
 	return batch.Send()
+}
+
+// appendColumn appends values to a batch column. An Array(String) column goes row by
+// row: the driver's columnar Append reflects over every element of every row, while
+// AppendRow of a []*string takes its reflection-free path.
+func appendColumn(col driver.BatchColumn, values any) error {
+	rows, ok := values.([][]*string)
+	if !ok {
+		return col.Append(values)
+	}
+	for _, row := range rows {
+		if err := col.AppendRow(row); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // assetColumns validates assets and returns the assets table's columns for them, rows
