@@ -203,7 +203,7 @@ func (c *pageCapture) handle(ctx context.Context, in middleware.DeserializeInput
 	if !ok {
 		return out, md, err
 	}
-	body, readErr := io.ReadAll(resp.Body)
+	body, readErr := readBody(resp)
 	resp.Body.Close()
 	if readErr != nil {
 		return out, md, fmt.Errorf("reading ListFindings response: %w", readErr)
@@ -230,3 +230,20 @@ func (c *pageCapture) handle(ctx context.Context, in middleware.DeserializeInput
 	resp.Body = io.NopCloser(bytes.NewReader(rest))
 	return out, md, err
 }
+
+// readBody reads a response body into a buffer sized by Content-Length, when given, so
+// a page costs one allocation instead of io.ReadAll's repeated doubling.
+func readBody(resp *smithyhttp.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= maxPageBytes {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// maxPageBytes bounds the buffer a Content-Length header can make readBody allocate up
+// front; a real page of 100 findings is well under 1 MiB.
+const maxPageBytes = 64 << 20
