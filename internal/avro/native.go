@@ -24,6 +24,9 @@ const (
 
 const timestampBranch = "long.timestamp-millis"
 
+// toNative and fromNative convert records to and from goavro's native form. Encode and
+// Decode take this path for the records hot.go does not specialise; for those it does,
+// only the tests do, with goavro as the oracle.
 func toNative(msg any) (string, map[string]any, error) {
 	if v := reflect.ValueOf(msg); v.Kind() == reflect.Pointer && v.IsNil() {
 		return "", nil, fmt.Errorf("encoding avro message: nil %T", msg)
