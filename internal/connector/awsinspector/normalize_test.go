@@ -373,19 +373,7 @@ func FuzzParseEpochMillis(f *testing.F) {
 // FuzzNormalize checks that no payload panics, that an error leaves the output as it
 // was, and that a success yields a well-formed, serializable result.
 func FuzzNormalize(f *testing.F) {
-	for _, path := range normFixtures(f) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	for _, b := range normPageFindings(f) {
-		f.Add([]byte(b))
-	}
-	for _, tc := range normMalformedCases {
-		f.Add([]byte(tc.payload))
-	}
+	addFindingSeeds(f)
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		out := normSentinel()
 		err := (Normalizer{}).Normalize(normRecord(payload), &out)
@@ -510,5 +498,22 @@ func TestNormalizeDuplicateNames(t *testing.T) {
 	}
 	if out.Findings[0].Name != "b" || out.Assets[0].Name != "y" {
 		t.Errorf("finding name %q, asset name %q; want the last values b and y", out.Findings[0].Name, out.Assets[0].Name)
+	}
+}
+
+// addFindingSeeds seeds a fuzz test with every fixture, page finding and malformed case.
+func addFindingSeeds(f *testing.F) {
+	for _, path := range normFixtures(f) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, b := range normPageFindings(f) {
+		f.Add([]byte(b))
+	}
+	for _, tc := range normMalformedCases {
+		f.Add([]byte(tc.payload))
 	}
 }

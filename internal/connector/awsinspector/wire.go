@@ -39,9 +39,11 @@ type wireFinding struct {
 }
 
 type wireScoreDetails struct {
-	AdjustedCvss struct {
-		ScoringVector string `json:"scoringVector"`
-	} `json:"adjustedCvss"`
+	AdjustedCvss wireAdjustedCvss `json:"adjustedCvss"`
+}
+
+type wireAdjustedCvss struct {
+	ScoringVector string `json:"scoringVector"`
 }
 
 type wirePackageVulnerability struct {
@@ -57,51 +59,69 @@ type wireVulnerablePackage struct {
 }
 
 type wireNetworkReachability struct {
-	NetworkPath struct {
-		Steps []struct {
-			ComponentID string `json:"componentId"`
-		} `json:"steps"`
-	} `json:"networkPath"`
-	OpenPortRange struct {
-		Begin *int64 `json:"begin"` // nil when absent; wider than a port so range errors name the value
-	} `json:"openPortRange"`
-	Protocol string `json:"protocol"`
+	NetworkPath   wireNetworkPath `json:"networkPath"`
+	OpenPortRange wirePortRange   `json:"openPortRange"`
+	Protocol      string          `json:"protocol"`
+}
+
+type wireNetworkPath struct {
+	Steps []wireNetworkStep `json:"steps"`
+}
+
+type wireNetworkStep struct {
+	ComponentID string `json:"componentId"`
+}
+
+type wirePortRange struct {
+	Begin *int64 `json:"begin"` // nil when absent; wider than a port so range errors name the value
 }
 
 type wireRemediation struct {
-	Recommendation struct {
-		Text string `json:"text"`
-		URL  string `json:"Url"` // capital U on the wire
-	} `json:"recommendation"`
+	Recommendation wireRecommendation `json:"recommendation"`
+}
+
+type wireRecommendation struct {
+	Text string `json:"text"`
+	URL  string `json:"Url"` // capital U on the wire
 }
 
 type wireResource struct {
-	ID      string            `json:"id"`
-	Type    string            `json:"type"`
-	Region  string            `json:"region"`
-	Tags    map[string]string `json:"tags"`
-	Details struct {
-		EC2Instance struct {
-			Type          string   `json:"type"`
-			Platform      string   `json:"platform"`
-			KeyName       string   `json:"keyName"`
-			IPv4Addresses []string `json:"ipV4Addresses"`
-			IPv6Addresses []string `json:"ipV6Addresses"`
-			LaunchedAt    wireTime `json:"launchedAt"`
-		} `json:"awsEc2Instance"`
-		ECRImage struct {
-			RepositoryName string   `json:"repositoryName"`
-			ImageHash      string   `json:"imageHash"`
-			ImageTags      []string `json:"imageTags"`
-			Platform       string   `json:"platform"`
-		} `json:"awsEcrContainerImage"`
-		LambdaFunction struct {
-			FunctionName string `json:"functionName"`
-		} `json:"awsLambdaFunction"`
-		CodeRepository struct {
-			ProjectName string `json:"projectName"`
-		} `json:"codeRepository"`
-	} `json:"details"`
+	ID      string              `json:"id"`
+	Type    string              `json:"type"`
+	Region  string              `json:"region"`
+	Tags    map[string]string   `json:"tags"`
+	Details wireResourceDetails `json:"details"`
+}
+
+type wireResourceDetails struct {
+	EC2Instance    wireEC2Instance    `json:"awsEc2Instance"`
+	ECRImage       wireECRImage       `json:"awsEcrContainerImage"`
+	LambdaFunction wireLambdaFunction `json:"awsLambdaFunction"`
+	CodeRepository wireCodeRepository `json:"codeRepository"`
+}
+
+type wireEC2Instance struct {
+	Type          string   `json:"type"`
+	Platform      string   `json:"platform"`
+	KeyName       string   `json:"keyName"`
+	IPv4Addresses []string `json:"ipV4Addresses"`
+	IPv6Addresses []string `json:"ipV6Addresses"`
+	LaunchedAt    wireTime `json:"launchedAt"`
+}
+
+type wireECRImage struct {
+	RepositoryName string   `json:"repositoryName"`
+	ImageHash      string   `json:"imageHash"`
+	ImageTags      []string `json:"imageTags"`
+	Platform       string   `json:"platform"`
+}
+
+type wireLambdaFunction struct {
+	FunctionName string `json:"functionName"`
+}
+
+type wireCodeRepository struct {
+	ProjectName string `json:"projectName"`
 }
 
 // wireTime is an Inspector timestamp: epoch seconds as a JSON number, fractional or in
@@ -121,11 +141,17 @@ const (
 
 // UnmarshalJSONFrom implements json.UnmarshalerFrom.
 func (t *wireTime) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	*t = wireTime{}
 	v, err := dec.ReadValue()
 	if err != nil {
 		return err
 	}
+	t.decode(v)
+	return nil
+}
+
+// decode sets t from v, one whole JSON value.
+func (t *wireTime) decode(v jsontext.Value) {
+	*t = wireTime{}
 	switch v.Kind() {
 	case 'n': // null means absent, as in the SDK
 	case '"':
@@ -140,11 +166,10 @@ func (t *wireTime) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		ms, ok := parseEpochMillis(v)
 		if !ok {
 			t.fault = "epoch seconds " + clipLiteral(v) + " out of range (years 1-9999)"
-			return nil
+			return
 		}
 		t.ms, t.set = ms, true
 	}
-	return nil
 }
 
 // time returns the timestamp in UTC, the zero time when absent.
