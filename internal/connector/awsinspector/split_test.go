@@ -33,20 +33,20 @@ func TestSplitPage(t *testing.T) {
 		{name: "unknown keys skipped", body: `{"other":{"a":[1,2]},"findings":[{"findingArn":"a"}]}`, want: []rawFinding{{arn: "a", payload: []byte(`{"findingArn":"a"}`)}}},
 		{name: "a finding that is not an object is kept for the dead-letter topic", body: `{"findings":[42,{"findingArn":7}]}`,
 			want: []rawFinding{{payload: []byte("42")}, {payload: []byte(`{"findingArn":7}`)}}},
-		{name: "a malformed finding is kept for the dead-letter topic, the page goes on", body: `{"findings":[{"a":tru,"findingArn":"x"} , {"findingArn":"y"}]}`,
-			want: []rawFinding{{arn: "x", payload: []byte(`{"a":tru,"findingArn":"x"}`)}, {arn: "y", payload: []byte(`{"findingArn":"y"}`)}}},
+		{name: "a malformed finding fails the page: where the next one starts is unknown", body: `{"findings":[{"a":tru,"findingArn":"x"} , {"findingArn":"y"}]}`,
+			wantErr: "finding 0: malformed JSON at byte 18"},
 		{name: "escaped names and brackets inside strings", body: `{"findings":[{"finding\u0041rn":"a\"]}","b":"\\"}],"next\u0054oken":"t\/1"}`,
 			want:      []rawFinding{{arn: `a"]}`, payload: []byte(`{"finding\u0041rn":"a\"]}","b":"\\"}`)}},
 			wantToken: "t/1"},
 		{name: "not an object", body: `[1]`, wantErr: "not a JSON object"},
-		{name: "brackets closed out of order", body: `{"findings":[{"a":[1}]}`, wantErr: "unexpected '}'"},
-		{name: "findings without a comma between them", body: `{"findings":[{} {}]}`, wantErr: "want a comma"},
-		{name: "a leading comma", body: `{"findings":[,{}]}`, wantErr: "reading finding 0"},
-		{name: "members without a comma between them", body: `{"findings":[] "nextToken":"a"}`, wantErr: "want a comma"},
-		{name: "garbage after the object", body: `{"findings":[]} x`, wantErr: "after the top-level object"},
-		{name: "an unterminated string", body: `{"findings":[{"findingArn":"a}]}`, wantErr: "unexpected end of input"},
+		{name: "brackets closed out of order", body: `{"findings":[{"a":[1}]}`, wantErr: "finding 0: malformed JSON at byte 20"},
+		{name: "findings without a comma between them", body: `{"findings":[{} {}]}`, wantErr: "malformed JSON at byte 16"},
+		{name: "a leading comma", body: `{"findings":[,{}]}`, wantErr: "finding 0: malformed JSON at byte 13"},
+		{name: "members without a comma between them", body: `{"findings":[] "nextToken":"a"}`, wantErr: "malformed JSON at byte 15"},
+		{name: "garbage after the object", body: `{"findings":[]} x`, wantErr: "malformed JSON at byte 16"},
+		{name: "an unterminated string", body: `{"findings":[{"findingArn":"a}]}`, wantErr: "finding 0: malformed JSON at byte 27"},
 		{name: "findings not an array", body: `{"findings":{}}`, wantErr: "want an array"},
-		{name: "truncated", body: `{"findings":[{"findingArn":"a"`, wantErr: "reading finding 0"},
+		{name: "truncated", body: `{"findings":[{"findingArn":"a"`, wantErr: "finding 0: malformed JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +73,9 @@ func TestSplitPage(t *testing.T) {
 	}
 }
 
-// FuzzSplitPage checks splitPage against a full JSON decoder: it never panics, and on a
-// valid page it finds exactly the decoder's findings, byte for byte, and next token.
+// FuzzSplitPage checks splitPage against a full JSON decoder: it never panics, fails
+// exactly on invalid JSON, and on a valid page finds exactly the decoder's findings,
+// byte for byte, and next token.
 func FuzzSplitPage(f *testing.F) {
 	for _, seed := range []string{
 		`{"findings":[{"findingArn":"a","exploitAvailable":"YES"},{"fixAvailable":null}],"nextToken":"t"}`,
@@ -89,8 +90,13 @@ func FuzzSplitPage(f *testing.F) {
 			Findings  []jsontext.Value `json:"findings"`
 			NextToken jsontext.Value   `json:"nextToken"`
 		}
-		if json.Unmarshal(body, &want, jsontext.AllowDuplicateNames(true)) != nil || !bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{")) {
-			return // not a valid page: any error, or a lenient split, is fine
+		valid := json.Unmarshal(body, &want, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)) == nil &&
+			bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("{"))
+		if !valid {
+			if err == nil && !jsontext.Value(body).IsValid(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)) {
+				t.Fatalf("splitPage(%q) accepted invalid JSON", body)
+			}
+			return
 		}
 		if err != nil {
 			t.Fatalf("splitPage(%q) failed on valid JSON: %v", body, err)
@@ -110,8 +116,12 @@ func FuzzSplitPage(f *testing.F) {
 
 // BenchmarkSplitPage splits a page of 25 findings, the service's page size.
 func BenchmarkSplitPage(b *testing.B) {
-	finding, err := os.ReadFile("testdata/ec2_package_vulnerability.json")
+	pretty, err := os.ReadFile("testdata/ec2_package_vulnerability.json")
 	if err != nil {
+		b.Fatal(err)
+	}
+	finding := jsontext.Value(pretty)
+	if err := finding.Compact(); err != nil { // as ListFindings sends it
 		b.Fatal(err)
 	}
 	page := []byte(`{"findings":[`)
