@@ -75,8 +75,11 @@ func NewClient(ctx context.Context, cfg Config, opts ...kgo.Opt) (*kgo.Client, e
 	base := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.RecordPartitioner(keyOrExplicitPartitioner()),
-		// Large pipelined batches: a sync produces records in bursts of tens of thousands.
-		kgo.ProducerLinger(5 * time.Millisecond),
+		// Large pipelined batches: a sync produces records in bursts of tens of thousands,
+		// a page (25 findings) at a time spread over every partition. With a 5 ms linger
+		// a batch held a handful of records, and per-batch work in producer, broker and
+		// consumer cost more than the 50 ms a record may now wait.
+		kgo.ProducerLinger(50 * time.Millisecond),
 		kgo.ProducerBatchMaxBytes(1 << 20),
 		// Snappy shrinks the repetitive vendor JSON about five times over; on it, franz-go's
 		// snappy (klauspost s2) compresses 2.5x faster than its LZ4 at a slightly better
