@@ -63,7 +63,7 @@ func decodeFinding(payload []byte, f *wireFinding) error {
 		return errors.New("payload is not a JSON object: empty payload")
 	}
 	if p[0] != '{' {
-		if err := json.Unmarshal(payload, new(jsontext.Value), normalizeScanOptions); err != nil {
+		if err := json.Unmarshal(payload, new(jsontext.Value), normalizeDecodeOptions); err != nil {
 			return normalizeSyntaxError(payload, err)
 		}
 		return fmt.Errorf("payload is not a JSON object: got %s", jsonKind(p[0]))
@@ -81,15 +81,12 @@ func decodeFinding(payload []byte, f *wireFinding) error {
 	return nil
 }
 
-var (
-	// Member names match exactly, as in the SDK; unknown members are skipped. As in the
-	// SDK, a duplicate name is accepted and the last value wins: one odd member is no
-	// reason to lose a finding, and the check costs 10-15 % of decoding. Invalid UTF-8
-	// becomes U+FFFD rather than failing, as encoding/json (v1) did.
-	normalizeDecodeOptions = json.JoinOptions(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
-	// normalizeScanOptions take any syntactically valid JSON, to explain a decoding error.
-	normalizeScanOptions = json.JoinOptions(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
-)
+// normalizeDecodeOptions decode a finding, and scan any JSON to explain a decoding
+// error. Member names match exactly, as in the SDK; unknown members are skipped. As in
+// the SDK, a duplicate name is accepted and the last value wins: one odd member is no
+// reason to lose a finding. Invalid UTF-8 becomes U+FFFD rather than failing, as
+// encoding/json (v1) did.
+var normalizeDecodeOptions = json.JoinOptions(jsontext.AllowInvalidUTF8(true), jsontext.AllowDuplicateNames(true))
 
 // normalizeDecodeError explains err, the first error decoding payload into a wireFinding.
 // It is off the hot path: it scans payload again, since the decoder stops at the first
@@ -99,12 +96,12 @@ func normalizeDecodeError(payload []byte, err error) error {
 	var scan struct {
 		FindingArn jsontext.Value `json:"findingArn"`
 	}
-	if err := json.Unmarshal(payload, &scan, normalizeScanOptions); err != nil {
+	if err := json.Unmarshal(payload, &scan, normalizeDecodeOptions); err != nil {
 		return normalizeSyntaxError(payload, err)
 	}
 	label := "finding"
 	var arn string
-	if scan.FindingArn.Kind() == '"' && json.Unmarshal(scan.FindingArn, &arn, normalizeScanOptions) == nil && arn != "" {
+	if scan.FindingArn.Kind() == '"' && json.Unmarshal(scan.FindingArn, &arn, normalizeDecodeOptions) == nil && arn != "" {
 		label = "finding " + arn
 	}
 	var serr *json.SemanticError
@@ -156,7 +153,7 @@ func normalizeSyntaxError(payload []byte, err error) error {
 // there (0 when unknown). It walks payload, since a pointer does not tell array indices
 // from member names; where the walk fails it returns ptr itself.
 func normalizePath(payload []byte, ptr jsontext.Pointer) (string, jsontext.Kind) {
-	dec := jsontext.NewDecoder(bytes.NewReader(payload), normalizeScanOptions)
+	dec := jsontext.NewDecoder(bytes.NewReader(payload), normalizeDecodeOptions)
 	var b strings.Builder
 	for tok := range ptr.Tokens() {
 		switch dec.PeekKind() {
