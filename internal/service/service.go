@@ -30,8 +30,9 @@ type Common struct {
 	AdminAddr string
 	LogLevel  string
 	// MemoryLimitMiB is the Go heap's soft limit (0: none). Near it the runtime
-	// collects more often instead of letting the heap double, so a service stays inside
-	// a container's memory budget at a little CPU cost.
+	// collects more often instead of letting the heap grow, so a service stays inside a
+	// container's memory budget; below it, the collector runs less often than Go's
+	// default (gcPercentUnderLimit).
 	MemoryLimitMiB int
 	FlagSet        *flag.FlagSet
 
@@ -79,6 +80,12 @@ func (c *Common) Parse(args []string) error {
 // lets the heap grow to twice that before collecting.
 const defaultMemoryLimitMiB = 192
 
+// gcPercentUnderLimit lets the heap grow to four times its live data between
+// collections, instead of Go's default two, while the memory limit caps it: garbage
+// collection was ~15 % of the fetcher's and normalizer's CPU at full speed, whose live
+// heaps are 20-50 MiB. GOGC in the environment overrides it.
+const gcPercentUnderLimit = 300
+
 // logger returns the service's JSON logger.
 func (c *Common) logger() *slog.Logger {
 	var lvl slog.Level
@@ -98,6 +105,9 @@ type Runtime struct {
 func (c *Common) Start() (*Runtime, error) {
 	if c.MemoryLimitMiB > 0 {
 		debug.SetMemoryLimit(int64(c.MemoryLimitMiB) << 20)
+		if _, set := os.LookupEnv("GOGC"); !set {
+			debug.SetGCPercent(gcPercentUnderLimit)
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -2,27 +2,37 @@ package service
 
 import (
 	"context"
+	"math"
+	"os"
 	"runtime/debug"
 	"strings"
 	"testing"
 )
 
 func TestMemoryLimit(t *testing.T) {
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1)) // restore the test binary's limit
+	// Restore the test binary's settings.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC") // Setenv restores it afterwards
 	tests := []struct {
 		name    string
 		args    []string
 		env     string
 		want    int64
+		wantGC  int
 		wantErr string
 	}{
-		{name: "default keeps a service under 256 MiB", want: defaultMemoryLimitMiB << 20},
-		{name: "flag", args: []string{"--memory-limit-mib", "512"}, want: 512 << 20},
-		{name: "environment", env: "64", want: 64 << 20},
+		{name: "default keeps a service under 256 MiB", want: defaultMemoryLimitMiB << 20, wantGC: gcPercentUnderLimit},
+		{name: "flag", args: []string{"--memory-limit-mib", "512"}, want: 512 << 20, wantGC: gcPercentUnderLimit},
+		{name: "environment", env: "64", want: 64 << 20, wantGC: gcPercentUnderLimit},
+		{name: "no limit, Go's default collector", args: []string{"--memory-limit-mib", "0"}, want: math.MaxInt64, wantGC: 100},
 		{name: "negative", args: []string{"--memory-limit-mib", "-1"}, wantErr: "0 for no limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			debug.SetMemoryLimit(math.MaxInt64)
+			debug.SetGCPercent(100)
 			if tt.env != "" {
 				t.Setenv("TRIBUTARY_MEMORY_LIMIT_MIB", tt.env)
 			}
@@ -46,6 +56,9 @@ func TestMemoryLimit(t *testing.T) {
 			_ = rt.Admin.Serve(ctx) // closes the listener
 			if got := debug.SetMemoryLimit(-1); got != tt.want {
 				t.Errorf("heap limit %d MiB, want %d MiB", got>>20, tt.want>>20)
+			}
+			if got := debug.SetGCPercent(100); got != tt.wantGC {
+				t.Errorf("GC percent %d, want %d", got, tt.wantGC)
 			}
 		})
 	}
