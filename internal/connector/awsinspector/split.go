@@ -22,7 +22,7 @@ type rawFinding struct {
 func splitPage(body []byte) ([]rawFinding, string, error) {
 	d := wireDecoder{b: body}
 	if d.peek() != '{' {
-		return nil, "", fmt.Errorf("ListFindings response is not a JSON object (starts %q)", truncate(body, 64))
+		return nil, "", fmt.Errorf("ListFindings response is not a JSON object (starts %q)", clipLiteral(body))
 	}
 	var (
 		findings  []rawFinding
@@ -100,11 +100,4 @@ func (d *wireDecoder) pageFinding() (rawFinding, error) {
 		return d.skip()
 	})
 	return f, err
-}
-
-func truncate(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[:n]
-	}
-	return b
 }
