@@ -15,22 +15,25 @@ import (
 
 	"github.com/tributary-sec/tributary/internal/connector"
 	"github.com/tributary-sec/tributary/internal/connector/registry"
+	"github.com/tributary-sec/tributary/internal/schedule"
 )
 
 // connectorsFile is the layout of the connectors YAML file.
 type connectorsFile struct {
 	Connectors []struct {
-		ID       string    `yaml:"id"`
-		Name     string    `yaml:"name"`
-		Type     string    `yaml:"type"`
-		Settings yaml.Node `yaml:"settings"`
+		ID       string        `yaml:"id"`
+		Name     string        `yaml:"name"`
+		Type     string        `yaml:"type"`
+		Schedule schedule.Spec `yaml:"schedule"`
+		Settings yaml.Node     `yaml:"settings"`
 	} `yaml:"connectors"`
 }
 
 // configuredConnector is one connector ready to sync.
 type configuredConnector struct {
 	connector.Instance
-	Source connector.Source
+	Schedule schedule.Schedule
+	Source   connector.Source
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -77,6 +80,11 @@ func loadConnectors(path string) ([]configuredConnector, error) {
 			name = c.ID
 		}
 		inst := connector.Instance{ID: c.ID, Name: name, Type: c.Type}
+		sched, err := schedule.Parse(c.Schedule)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			continue
+		}
 		settings := c.Settings
 		decode := func(v any) error {
 			if settings.Kind == 0 {
@@ -89,7 +97,7 @@ func loadConnectors(path string) ([]configuredConnector, error) {
 			errs = append(errs, fmt.Errorf("%s: settings: %w", where, err))
 			continue
 		}
-		out = append(out, configuredConnector{Instance: inst, Source: src})
+		out = append(out, configuredConnector{Instance: inst, Schedule: sched, Source: src})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

@@ -4,14 +4,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"time"
+	_ "time/tzdata" // schedules name IANA time zones; a container image may have no zoneinfo
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tributary-sec/tributary/internal/clickhouse"
+	"github.com/tributary-sec/tributary/internal/controlapi"
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/schedule"
 	"github.com/tributary-sec/tributary/internal/service"
 	"github.com/tributary-sec/tributary/internal/syncevent"
 )
@@ -23,6 +30,10 @@ type options struct {
 	connectorsPath string
 	syncAtStart    string
 	exitAfterSync  bool
+	apiAddr        string
+	apiToken       string
+	clickhouse     *clickhouse.Options
+	progressEvery  time.Duration
 }
 
 func parseFlags() (options, error) {
@@ -30,8 +41,15 @@ func parseFlags() (options, error) {
 	fs := o.FlagSet
 	fs.StringVar(&o.connectorsPath, "connectors", service.Env("TRIBUTARY_CONNECTORS", "connectors.yaml"), "connectors YAML file (env TRIBUTARY_CONNECTORS)")
 	fs.StringVar(&o.syncAtStart, "sync-at-start", service.Env("TRIBUTARY_SYNC_AT_START", ""), "run a sync of every connector at start-up: full or incremental (env TRIBUTARY_SYNC_AT_START)")
-	fs.BoolVar(&o.exitAfterSync, "exit-after-sync", false, "exit once the start-up syncs are done (batch use and benchmarks)")
+	fs.BoolVar(&o.exitAfterSync, "exit-after-sync", false, "exit once the start-up syncs are done (batch use and benchmarks); no schedule runs")
+	fs.StringVar(&o.apiAddr, "api-addr", service.Env("TRIBUTARY_API_ADDR", "127.0.0.1:8480"), "control API and Connector Logs page address (env TRIBUTARY_API_ADDR); off loopback, env TRIBUTARY_API_TOKEN must set a bearer token")
+	fs.DurationVar(&o.progressEvery, "progress-every", 30*time.Second, "how often a running Fetching stage logs its record count")
+	o.clickhouse = clickhouse.RegisterFlags(fs)
+	o.apiToken = os.Getenv("TRIBUTARY_API_TOKEN")
 	if err := o.Parse(os.Args[1:]); err != nil {
+		return o, err
+	}
+	if err := checkAPIAddr(o.apiAddr, o.apiToken); err != nil {
 		return o, err
 	}
 	switch model.SyncType(o.syncAtStart) {
@@ -75,30 +93,76 @@ func run(ctx context.Context) error {
 		metrics:       newMetrics(rt.Registry),
 		log:           log,
 		now:           func() time.Time { return time.Now().UTC() },
+		progressEvery: o.progressEvery,
 	}
-	adminSrv.SetReady()
-	log.Info("fetcher started", "connectors", len(connectors), "admin_addr", adminSrv.Addr(), "raw_partitions", r.rawPartitions)
+	hist, err := readHistory(ctx, o.Kafka, topics.SyncLog, r, connectors)
+	if err != nil {
+		return err
+	}
+	if err := r.failUnfinished(ctx, hist.unfinished); err != nil {
+		return err
+	}
+	store, err := clickhouse.Open(ctx, *o.clickhouse)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	apiLn, err := net.Listen("tcp", o.apiAddr)
+	if err != nil {
+		return fmt.Errorf("listening on the control API address %s: %w; pick a free one with --api-addr", o.apiAddr, err)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	serveCtx, stopServing := context.WithCancel(gctx)
 	defer stopServing()
+	ctl := newControl(serveCtx, r, connectors, log)
+	apiSrv := &http.Server{Handler: controlapi.New(controlapi.Config{Store: store, Runner: ctl, Token: o.apiToken, Log: log}), ReadHeaderTimeout: 5 * time.Second}
+	adminSrv.SetReady()
+	log.Info("fetcher started", "connectors", len(connectors), "admin_addr", adminSrv.Addr(), "api_addr", apiLn.Addr().String(), "raw_partitions", r.rawPartitions)
+
 	g.Go(func() error { return adminSrv.Serve(serveCtx) })
+	g.Go(func() error {
+		go func() { <-serveCtx.Done(); apiSrv.Close() }()
+		if err := apiSrv.Serve(apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serving the control API: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		select {
+		case err := <-ctl.fatal:
+			return err
+		case <-serveCtx.Done():
+			return nil
+		}
+	})
 	g.Go(func() error {
 		if o.syncAtStart != "" {
 			for _, c := range connectors {
-				if _, err := r.run(gctx, c, model.SyncType(o.syncAtStart)); err != nil {
-					return err
-				}
+				ctl.RunNow(c.ID, model.SyncType(o.syncAtStart), "--sync-at-start")
+				hist.lastStarted[c.ID] = time.Now()
 			}
 		}
 		if o.exitAfterSync {
+			select {
+			case err := <-ctl.fatal:
+				return err
+			default:
+			}
 			stopServing()
 			return nil
 		}
-		<-gctx.Done()
-		return nil
+		jobs := make([]schedule.Job, 0, len(connectors))
+		for _, c := range connectors {
+			jobs = append(jobs, schedule.Job{ConnectorID: c.ID, Schedule: c.Schedule, LastStarted: hist.lastStarted[c.ID]})
+		}
+		return schedule.Run(serveCtx, jobs, func(_ context.Context, id string, at time.Time, typ string) {
+			log.Info("scheduled sync", "connector", id, "scheduled_at", at.Format(time.RFC3339))
+			ctl.RunNow(id, model.SyncType(typ), "schedule")
+		}, log)
 	})
 	err = g.Wait()
+	ctl.wait(10 * time.Second)
 	flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if ferr := client.Flush(flushCtx); ferr != nil && err == nil {
@@ -106,4 +170,19 @@ func run(ctx context.Context) error {
 	}
 	log.Info("fetcher stopped")
 	return err
+}
+
+// checkAPIAddr refuses a control API reachable from other hosts without a token: it
+// starts syncs and shows vendor error details.
+func checkAPIAddr(addr, token string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--api-addr %q is not host:port: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if !loopback && token == "" {
+		return fmt.Errorf("--api-addr %s listens beyond this host but no token is set; set env TRIBUTARY_API_TOKEN to a long random string (clients send it as a bearer token), or listen on 127.0.0.1", addr)
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -29,6 +30,7 @@ type runner struct {
 	metrics       *metrics
 	log           *slog.Logger
 	now           func() time.Time
+	progressEvery time.Duration
 }
 
 // syncResult is how a sync's fetcher stages ended.
@@ -39,15 +41,20 @@ type syncResult struct {
 	Records     int64
 }
 
+// newSyncID returns a new sync id: a UUIDv7, so ids sort by start time.
+func newSyncID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("creating sync id: %w", err)
+	}
+	return id.String(), nil
+}
+
 // run runs one sync of c. Errors of the vendor or the configuration end the sync as
 // Failed and are reported in the sync log; run returns an error only when the sync log
 // itself cannot be written.
-func (r *runner) run(ctx context.Context, c configuredConnector, typ model.SyncType) (syncResult, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return syncResult{}, fmt.Errorf("creating sync id: %w", err)
-	}
-	s := &model.SyncEnd{SyncID: id.String(), ConnectorID: c.ID, ConnectorType: c.Type, SyncType: typ}
+func (r *runner) run(ctx context.Context, c configuredConnector, typ model.SyncType, syncID string) (syncResult, error) {
+	s := &model.SyncEnd{SyncID: syncID, ConnectorID: c.ID, ConnectorType: c.Type, SyncType: typ}
 	log := r.log.With("connector", c.ID, "sync_id", s.SyncID, "sync_type", string(typ))
 	log.Info("sync started")
 	r.metrics.syncsStarted.WithLabelValues(c.Type, c.ID).Inc()
@@ -156,6 +163,9 @@ func (r *runner) fetch(ctx context.Context, c configuredConnector, s *model.Sync
 	fetchCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	records := r.metrics.records.WithLabelValues(c.Type, c.ID, "produced")
+	var produced atomic.Int64
+	stopProgress := r.reportProgress(fetchCtx, s, &produced)
+	defer stopProgress()
 	promise := func(rec *kgo.Record, err error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -167,6 +177,7 @@ func (r *runner) fetch(ctx context.Context, c configuredConnector, s *model.Sync
 			return
 		}
 		counts[rec.Partition]++
+		produced.Add(1)
 		records.Inc()
 	}
 	// emit may be called from several scopes at once: it shares nothing but the client.
@@ -190,6 +201,31 @@ func (r *runner) fetch(ctx context.Context, c configuredConnector, s *model.Sync
 		return counts, result, &connector.Error{Class: connector.ClassInternal, Message: produceErr.Error(), Action: "check that Kafka is up and the fetcher can write to the raw topic; then run the sync again", Cause: produceErr}
 	}
 	return counts, result, fetchErr
+}
+
+// reportProgress publishes, every r.progressEvery while Fetching runs, how many records
+// it has produced: the sync log shows a long fetch moving, and the processor's finisher
+// does not take a quiet but busy sync for a dead one. The returned func stops it.
+func (r *runner) reportProgress(ctx context.Context, s *model.SyncEnd, produced *atomic.Int64) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n := produced.Load()
+				if err := r.publish(ctx, s, model.StageFetching, model.StateRunning, s.FetchStartedAt, time.Time{}, fmt.Sprintf("fetched %d records so far", n), nil, n); err != nil && ctx.Err() == nil {
+					r.log.Warn("publishing Fetching progress", "sync_id", s.SyncID, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // writeMarkers writes the end-of-sync marker into every raw partition, after the

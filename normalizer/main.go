@@ -11,6 +11,7 @@ import (
 
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/service"
+	"github.com/tributary-sec/tributary/internal/syncevent"
 )
 
 // pollRecords bounds a batch: raw records carry vendor JSON of a few KiB each, and the
@@ -48,6 +49,8 @@ func run(ctx context.Context) error {
 		log:                  log,
 		recentAssets:         newAssetFilter(time.Now),
 		produced:             map[producedKey]int64{},
+		handled:              map[partitionKey]*partitionCounts{},
+		events:               syncevent.NewPublisher(client, rt.Codec, topics.SyncLog),
 	}
 	adminSrv.SetReady()
 	log.Info("normalizer started", "admin_addr", adminSrv.Addr(), "normalized_partitions", n.normalizedPartitions)

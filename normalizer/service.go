@@ -16,6 +16,7 @@ import (
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/model"
 	"github.com/tributary-sec/tributary/internal/parallel"
+	"github.com/tributary-sec/tributary/internal/syncevent"
 )
 
 // normalizer maps raw records to unified assets and findings. Per polled batch it
@@ -25,6 +26,7 @@ type normalizer struct {
 	codec                *avro.Codec
 	topics               kafka.Topics
 	normalizedPartitions int32
+	events               *syncevent.Publisher
 	metrics              *metrics
 	log                  *slog.Logger
 
@@ -35,6 +37,30 @@ type normalizer struct {
 	mu       sync.Mutex
 	produced map[producedKey]int64 // normalized records per sync, raw partition and target partition
 	firstErr error
+
+	// handled counts, per sync and raw partition, what the Normalizing stage reports
+	// when the partition's end marker passes. Touched only by handle's goroutine.
+	handled map[partitionKey]*partitionCounts
+}
+
+type partitionKey struct {
+	sync         string
+	rawPartition int32
+}
+
+type partitionCounts struct {
+	in, assets, findings, failed int64
+	firstFailure                 string
+}
+
+func (n *normalizer) counts(syncID string, rawPartition int32) *partitionCounts {
+	k := partitionKey{syncID, rawPartition}
+	c := n.handled[k]
+	if c == nil {
+		c = &partitionCounts{}
+		n.handled[k] = c
+	}
+	return c
 }
 
 type producedKey struct {
@@ -62,8 +88,20 @@ func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.O
 				return nil, err
 			}
 		case res.deadLetter != nil:
+			if id := res.deadLetter.SyncID; id != "" {
+				c := n.counts(id, r.Partition)
+				c.in++
+				c.failed++
+				if c.firstFailure == "" {
+					c.firstFailure = res.deadLetter.Reason
+				}
+			}
 			n.deadLetter(ctx, r, res.connectorType, res.deadLetter)
 		default:
+			c := n.counts(res.syncID, r.Partition)
+			c.in++
+			c.assets += int64(len(res.assets))
+			c.findings += int64(len(res.findings))
 			n.metrics.records.WithLabelValues(res.connectorType, "normalized").Inc()
 			for _, a := range res.assets {
 				n.produce(ctx, r.Partition, a.syncID, a.key, a.value)
@@ -81,6 +119,7 @@ func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.O
 // marker to forward, or the reason to dead-letter it.
 type prepared struct {
 	connectorType    string
+	syncID           string
 	assets, findings []encoded
 	marker           *model.SyncEnd
 	deadLetter       *model.DeadLetter
@@ -118,7 +157,7 @@ func (n *normalizer) prepare(r *kgo.Record, out *connector.Normalized) prepared 
 	if err := typ.Normalizer.Normalize(raw, out); err != nil {
 		return badRecord(err.Error())
 	}
-	res := prepared{connectorType: raw.ConnectorType}
+	res := prepared{connectorType: raw.ConnectorType, syncID: raw.SyncID}
 	// Assets are checked before encoding: most assets of a sync repeat one already sent.
 	// If the record fails after all, its assets are forgotten again so a later finding
 	// sends them.
@@ -201,7 +240,29 @@ func (n *normalizer) forwardMarker(ctx context.Context, r *kgo.Record, m *model.
 	if err := n.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("forwarding end-of-sync markers of sync %s: %w", m.SyncID, err)
 	}
-	n.log.Info("raw partition done", "sync_id", m.SyncID, "connector", m.ConnectorID, "raw_partition", r.Partition)
+	return n.partitionDone(ctx, r.Partition, m)
+}
+
+// partitionDone reports to the sync log that raw partition p of a sync is normalized:
+// everything produced from it is flushed and its markers are forwarded.
+func (n *normalizer) partitionDone(ctx context.Context, p int32, m *model.SyncEnd) error {
+	k := partitionKey{m.SyncID, p}
+	c := n.handled[k]
+	delete(n.handled, k)
+	if c == nil {
+		c = &partitionCounts{}
+	}
+	done := &model.PartitionDone{
+		Stage: model.StageNormalizing, SyncID: m.SyncID, ConnectorID: m.ConnectorID, ConnectorType: m.ConnectorType,
+		SyncType: m.SyncType, Partition: p, Partitions: m.SourcePartitions,
+		RecordsIn: c.in, Assets: c.assets, Findings: c.findings, RecordsFailed: c.failed, FirstFailure: c.firstFailure,
+		Outcome: m.Outcome, Scopes: m.Scopes, Time: time.Now().UTC(),
+	}
+	if err := n.events.Publish(ctx, m.SyncID, done); err != nil {
+		return err
+	}
+	n.log.Info("raw partition done", "sync_id", m.SyncID, "connector", m.ConnectorID, "raw_partition", p,
+		"records", c.in, "assets", c.assets, "findings", c.findings, "dead_lettered", c.failed)
 	return nil
 }
 

@@ -4,116 +4,383 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-sec/tributary/internal/avro"
+	"github.com/tributary-sec/tributary/internal/clickhouse"
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/model"
 	"github.com/tributary-sec/tributary/internal/syncevent"
+	"github.com/tributary-sec/tributary/internal/synclog"
 )
 
-// finisher ends syncs: it folds the sync-log topic and, once every normalized partition
-// of a sync has reported PartitionDone, publishes the end of Normalizing and
-// Processing. Its state is the topic itself: it commits no offsets and re-reads its
-// sync-log partitions from the start on every assignment, so any processor instance
-// can take over, and a sync already finished (its Processing end is in the log) is not
-// finished again. A restart between two events may finish a sync twice; that is
-// harmless.
+// finisher follows the sync-log topic. It writes every entry and each sync's folded state
+// to ClickHouse (sync_log and syncs), ends Normalizing and Processing once every partition
+// of a sync has reported PartitionDone, and fails a sync that stops making progress.
+//
+// Its state is the topic itself: it commits no offsets and re-reads its sync-log
+// partitions from the start on every assignment, so any processor instance can take
+// over. While it re-reads (up to the end offsets at assignment) it only folds and writes
+// what ClickHouse lacks; it acts once caught up, so a replay never ends a sync twice.
 type finisher struct {
 	codec   *avro.Codec
 	events  *syncevent.Publisher
+	store   *clickhouse.Client
 	metrics *metrics
 	log     *slog.Logger
 	now     func() time.Time
+	// timeout fails a sync In Progress whose last entry is older than this.
+	timeout time.Duration
+	// endOffsets lists a sync-log partition's end offsets, read on assignment.
+	endOffsets func(ctx context.Context) (map[int32]int64, error)
+	retry      func(ctx context.Context, what string, f func() error) error
 
-	syncs map[string]*syncProgress
+	mu      sync.Mutex
+	syncs   map[string]*tracked
+	written map[int32]int64 // per sync-log partition, the highest offset ClickHouse holds
+	behind  map[int32]int64 // assigned partitions not yet read up to their end at assignment
 }
 
-type syncProgress struct {
-	parts        map[int32]model.PartitionDone
-	partitions   int32
-	fetchStarted time.Time
-	finished     bool
+// tracked is one sync as the finisher knows it.
+type tracked struct {
+	sync      *synclog.Sync
+	partition int32  // of the sync-log topic
+	version   uint64 // offset of the latest entry folded: the syncs row's version
+	// normalized and processed hold the PartitionDone reports of each stage, by partition.
+	normalized, processed map[int32]model.PartitionDone
 }
 
-func (f *finisher) progress(syncID string) *syncProgress {
-	s := f.syncs[syncID]
-	if s == nil {
-		s = &syncProgress{parts: map[int32]model.PartitionDone{}}
-		f.syncs[syncID] = s
+func newTracked(id string, partition int32) *tracked {
+	return &tracked{sync: synclog.NewSync(id), partition: partition,
+		normalized: map[int32]model.PartitionDone{}, processed: map[int32]model.PartitionDone{}}
+}
+
+// assigned starts a re-read of partitions: the finisher forgets their syncs, learns what
+// ClickHouse already holds and the end offsets to reach before acting.
+func (f *finisher) assigned(ctx context.Context, partitions []int32) error {
+	ends, err := f.endOffsets(ctx)
+	if err != nil {
+		return err
 	}
-	return s
+	var written map[int32]int64
+	if err := f.retry(ctx, "reading the sync log's high-water marks", func() (err error) {
+		written, err = f.store.SyncLogHighWater(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgetLocked(partitions)
+	for _, p := range partitions {
+		f.written[p] = -1
+		if w, ok := written[p]; ok {
+			f.written[p] = w
+		}
+		if ends[p] > 0 {
+			f.behind[p] = ends[p]
+		}
+	}
+	return nil
+}
+
+// revoked forgets partitions another instance now owns.
+func (f *finisher) revoked(partitions []int32) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgetLocked(partitions)
+}
+
+func (f *finisher) forgetLocked(partitions []int32) {
+	for id, t := range f.syncs {
+		if slices.Contains(partitions, t.partition) {
+			delete(f.syncs, id)
+		}
+	}
+	for _, p := range partitions {
+		delete(f.behind, p)
+		delete(f.written, p)
+	}
 }
 
 // handle is the kafka.Handler of the sync-log topic.
 func (f *finisher) handle(ctx context.Context, records []*kgo.Record) (kafka.Offsets, error) {
-	touched := map[string]bool{}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var (
+		entries []clickhouse.LoggedEntry
+		dirty   = map[string]*tracked{}
+	)
 	for _, r := range records {
+		if end, ok := f.behind[r.Partition]; ok && r.Offset+1 >= end {
+			delete(f.behind, r.Partition)
+		}
 		msg, err := f.codec.Decode(r.Value)
 		if err != nil {
 			f.log.Warn("skipping undecodable sync-log entry", "err", err, kafka.LogAttrs(r))
 			continue
 		}
+		var (
+			id    string
+			entry synclog.Entry
+		)
 		switch m := msg.(type) {
-		case *model.PartitionDone:
-			s := f.progress(m.SyncID)
-			s.parts[m.Partition] = *m
-			s.partitions = m.Partitions
-			touched[m.SyncID] = true
 		case *model.StageEvent:
-			s := f.progress(m.SyncID)
-			if m.Stage == model.StageFetching && m.State == model.StateRunning {
-				s.fetchStarted = m.StartedAt
+			id, entry = m.SyncID, synclog.EventEntry(m)
+			f.track(m.SyncID, r.Partition).sync.Apply(m)
+		case *model.PartitionDone:
+			id, entry = m.SyncID, synclog.PartitionEntry(m)
+			t := f.track(m.SyncID, r.Partition)
+			if t.sync.ConnectorID == "" {
+				t.sync.ConnectorID, t.sync.ConnectorType, t.sync.Type = m.ConnectorID, m.ConnectorType, m.SyncType
 			}
-			if m.Stage == model.StageProcessing && (m.State == model.StateSucceeded || m.State == model.StateFailed || m.State == model.StateSkipped) {
-				s.finished = true
+			if m.Stage == model.StageNormalizing {
+				t.normalized[m.Partition] = *m
+			} else {
+				t.processed[m.Partition] = *m
 			}
-		}
-	}
-	for id := range touched {
-		s := f.syncs[id]
-		if s.finished || s.partitions == 0 || int32(len(s.parts)) < s.partitions {
+		default:
 			continue
 		}
-		if err := f.finish(ctx, id, s); err != nil {
-			return nil, err
+		t := f.syncs[id]
+		t.version = uint64(r.Offset)
+		if r.Offset > f.written[r.Partition] {
+			entries = append(entries, clickhouse.LoggedEntry{SyncID: id, ConnectorID: t.sync.ConnectorID, Partition: r.Partition, Offset: r.Offset, Entry: entry})
+			dirty[id] = t
 		}
-		s.finished = true
+	}
+	if err := f.write(ctx, dirty, entries); err != nil {
+		return nil, err
+	}
+	if len(f.behind) == 0 {
+		return nil, f.actLocked(ctx)
 	}
 	return nil, nil
 }
 
-func (f *finisher) finish(ctx context.Context, syncID string, s *syncProgress) error {
-	var assets, findings int64
-	var last model.PartitionDone
-	for _, pd := range s.parts {
-		assets += pd.Assets
-		findings += pd.Findings
-		if pd.Time.After(last.Time) {
-			last = pd
+func (f *finisher) track(id string, partition int32) *tracked {
+	t := f.syncs[id]
+	if t == nil {
+		t = newTracked(id, partition)
+		f.syncs[id] = t
+	}
+	return t
+}
+
+// write stores the batch's new entries and the state of the syncs they touched.
+func (f *finisher) write(ctx context.Context, dirty map[string]*tracked, entries []clickhouse.LoggedEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	syncs := make([]synclog.Sync, 0, len(dirty))
+	versions := make([]uint64, 0, len(dirty))
+	for _, t := range dirty {
+		syncs = append(syncs, *t.sync)
+		versions = append(versions, t.version)
+	}
+	if err := f.retry(ctx, "writing the sync log to ClickHouse", func() error {
+		return f.store.WriteSyncLog(ctx, syncs, versions, entries)
+	}); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		f.written[e.Partition] = max(f.written[e.Partition], e.Offset)
+	}
+	return nil
+}
+
+// sweep acts on the current state; the processor calls it on a timer so that a sync
+// that went quiet is noticed without new entries.
+func (f *finisher) sweep(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.behind) > 0 || len(f.written) == 0 {
+		return nil // still re-reading, or nothing assigned
+	}
+	return f.actLocked(ctx)
+}
+
+// actLocked ends the stages whose partitions have all reported and fails syncs that
+// stopped making progress. Each event it publishes is folded at once, so the next call
+// does not publish it again before it comes back through the topic.
+func (f *finisher) actLocked(ctx context.Context) error {
+	now := f.now()
+	for _, t := range f.syncs {
+		s := t.sync
+		if s.Status != synclog.StatusInProgress {
+			t.normalized, t.processed = nil, nil // over: only the folded state is kept
+			continue
+		}
+		if err := f.endStages(ctx, t, now); err != nil {
+			return err
+		}
+		if s.Status == synclog.StatusInProgress && !s.StartedAt.IsZero() && now.Sub(s.UpdatedAt) > f.timeout {
+			if err := f.failStalled(ctx, t, now); err != nil {
+				return err
+			}
 		}
 	}
-	identity := &model.SyncEnd{SyncID: syncID, ConnectorID: last.ConnectorID, ConnectorType: last.ConnectorType, SyncType: last.SyncType}
-	started := s.fetchStarted
-	if started.IsZero() {
-		started = last.Time
+	return nil
+}
+
+// endStages publishes the end of Normalizing once every raw partition has reported, and
+// then the end of Processing once every normalized partition has.
+func (f *finisher) endStages(ctx context.Context, t *tracked, now time.Time) error {
+	s := t.sync
+	fetching := s.Stage(model.StageFetching)
+	started := now
+	if fetching.StartedAt != nil {
+		started = *fetching.StartedAt // the pipeline streams: both stages start with Fetching
 	}
-	now := f.now()
-	// The pipeline streams: Normalizing and Processing run alongside Fetching, so both
-	// start when Fetching does.
-	for _, stage := range []string{model.StageNormalizing, model.StageProcessing} {
-		ev := syncevent.Stage(identity, stage)
-		ev.State, ev.Level, ev.Time = model.StateSucceeded, model.LevelInfo, now
-		ev.StartedAt, ev.EndedAt = started, now
-		ev.RecordsOut = assets + findings
-		ev.Message = fmt.Sprintf("wrote %d findings and %d asset records across %d partitions", findings, assets, len(s.parts))
-		if err := f.events.Publish(ctx, syncID, ev); err != nil {
+	if n := s.Stage(model.StageNormalizing); !synclog.IsFinal(n.State) && complete(t.normalized) {
+		var in, out, failed int64
+		var reason string
+		for _, pd := range sortedParts(t.normalized) {
+			in, out, failed = in+pd.RecordsIn, out+pd.Assets+pd.Findings, failed+pd.RecordsFailed
+			if reason == "" {
+				reason = pd.FirstFailure
+			}
+		}
+		if failed > 0 {
+			warn := f.event(t, model.StageNormalizing, now)
+			warn.Level = model.LevelWarn
+			warn.RecordsFailed = failed
+			warn.Message = fmt.Sprintf("%d records could not be normalized and were sent to the dead-letter topic with the reason; the sync carried on. First reason: %s", failed, reason)
+			if err := f.publish(ctx, t, warn); err != nil {
+				return err
+			}
+		}
+		ev := f.event(t, model.StageNormalizing, now)
+		ev.State, ev.StartedAt, ev.EndedAt = model.StateSucceeded, started, now
+		ev.RecordsIn, ev.RecordsOut, ev.RecordsFailed = in, out, failed
+		ev.Message = fmt.Sprintf("normalized %d records into %d findings and assets across %d raw partitions", in, out, len(t.normalized))
+		if err := f.publish(ctx, t, ev); err != nil {
 			return err
 		}
 	}
-	f.metrics.syncs.WithLabelValues(last.ConnectorType, last.ConnectorID, string(last.Outcome)).Inc()
-	f.log.Info("sync processed", "sync_id", syncID, "connector", last.ConnectorID, "assets", assets, "findings", findings, "fetch_outcome", string(last.Outcome))
+	if p := s.Stage(model.StageProcessing); !synclog.IsFinal(p.State) && synclog.IsFinal(s.Stage(model.StageNormalizing).State) && complete(t.processed) {
+		var assets, findings int64
+		var last model.PartitionDone
+		for _, pd := range sortedParts(t.processed) {
+			assets, findings = assets+pd.Assets, findings+pd.Findings
+			if pd.Time.After(last.Time) {
+				last = pd
+			}
+		}
+		ev := f.event(t, model.StageProcessing, now)
+		ev.State, ev.StartedAt, ev.EndedAt = model.StateSucceeded, started, now
+		ev.RecordsIn, ev.RecordsOut = s.Stage(model.StageNormalizing).RecordsOut, assets+findings
+		ev.Message = fmt.Sprintf("wrote %d findings and %d asset records across %d partitions", findings, assets, len(t.processed))
+		if err := f.publish(ctx, t, ev); err != nil {
+			return err
+		}
+		f.metrics.syncs.WithLabelValues(s.ConnectorType, s.ConnectorID, string(last.Outcome)).Inc()
+		f.log.Info("sync processed", "sync_id", s.ID, "connector", s.ConnectorID, "assets", assets, "findings", findings, "fetch_outcome", string(last.Outcome), "status", string(s.Status))
+	}
+	return nil
+}
+
+// failStalled fails the first stage of a sync that is not over, and skips the rest: the
+// service running it stopped, or a partition never reported.
+func (f *finisher) failStalled(ctx context.Context, t *tracked, now time.Time) error {
+	s := t.sync
+	idle := now.Sub(s.UpdatedAt).Round(time.Second)
+	failed := ""
+	for _, name := range synclog.Stages {
+		st := s.Stage(name)
+		if synclog.IsFinal(st.State) {
+			continue
+		}
+		ev := f.event(t, name, now)
+		if failed != "" {
+			ev.State, ev.Level = model.StateSkipped, model.LevelWarn
+			ev.Message = "skipped: " + failed + " failed"
+		} else {
+			failed = name
+			ev.State, ev.Level = model.StateFailed, model.LevelError
+			if st.StartedAt != nil {
+				ev.StartedAt = *st.StartedAt
+			}
+			ev.Error = stalledError(name, idle, t)
+			ev.Message = ev.Error.Message
+		}
+		ev.EndedAt = now
+		if err := f.publish(ctx, t, ev); err != nil {
+			return err
+		}
+	}
+	f.log.Warn("sync failed: no progress", "sync_id", s.ID, "connector", s.ConnectorID, "stage", failed, "idle", idle.String())
+	return nil
+}
+
+func stalledError(stage string, idle time.Duration, t *tracked) *model.ErrorBlock {
+	b := &model.ErrorBlock{Class: "internal_error", RootCause: fmt.Sprintf("no sync-log entry for %s (the processor's --sync-timeout)", idle)}
+	switch stage {
+	case model.StageNormalizing:
+		b.Message = fmt.Sprintf("the sync made no progress for %s: raw partitions %s never reported the end of the sync", idle, missing(t.normalized))
+		b.RecommendedAction = "check that every normalizer instance is running and its consumer group (tributary-normalizer) is not stuck; records written so far are kept. Run the sync again."
+	case model.StageProcessing:
+		b.Message = fmt.Sprintf("the sync made no progress for %s: normalized partitions %s never reported the end of the sync", idle, missing(t.processed))
+		b.RecommendedAction = "check that every processor instance is running, that ClickHouse accepts writes, and the lag of the consumer group tributary-processor; records written so far are kept. Run the sync again."
+	default:
+		b.Message = fmt.Sprintf("the sync made no progress for %s: the fetcher running it stopped before %s ended", idle, stage)
+		b.RecommendedAction = "check the fetcher's logs for a crash or restart at the time of the sync; records fetched before it stopped are kept. Run the sync again."
+	}
+	return b
+}
+
+// complete says whether every partition of a stage has reported.
+func complete(parts map[int32]model.PartitionDone) bool {
+	for _, pd := range parts {
+		return int32(len(parts)) >= pd.Partitions
+	}
+	return false
+}
+
+// missing names the partitions that have not reported, e.g. "2, 5", or "all" when none has.
+func missing(parts map[int32]model.PartitionDone) string {
+	var total int32
+	for _, pd := range parts {
+		total = pd.Partitions
+	}
+	if total == 0 {
+		return "(all)"
+	}
+	var out []string
+	for p := range total {
+		if _, ok := parts[p]; !ok {
+			out = append(out, fmt.Sprint(p))
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func sortedParts(parts map[int32]model.PartitionDone) []model.PartitionDone {
+	out := make([]model.PartitionDone, 0, len(parts))
+	for _, pd := range parts {
+		out = append(out, pd)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
+	return out
+}
+
+func (f *finisher) event(t *tracked, stage string, now time.Time) *model.StageEvent {
+	s := t.sync
+	ev := syncevent.Stage(&model.SyncEnd{SyncID: s.ID, ConnectorID: s.ConnectorID, ConnectorType: s.ConnectorType, SyncType: s.Type}, stage)
+	ev.Level, ev.Time = model.LevelInfo, now
+	return ev
+}
+
+func (f *finisher) publish(ctx context.Context, t *tracked, ev *model.StageEvent) error {
+	if err := f.events.Publish(ctx, t.sync.ID, ev); err != nil {
+		return err
+	}
+	t.sync.Apply(ev)
 	return nil
 }

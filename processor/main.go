@@ -23,25 +23,37 @@ const pollRecords = 10_000
 
 func main() { service.Main("processor", run) }
 
+// every calls f at once and then every d until ctx ends or f fails.
+func every(ctx context.Context, d time.Duration, f func(context.Context) error) error {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		if err := f(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 func run(ctx context.Context) error {
 	common := service.Flags("processor", "127.0.0.1:9466")
-	var ch clickhouse.Options
-	var barrierTimeout time.Duration
+	ch := clickhouse.RegisterFlags(common.FlagSet)
+	var syncTimeout time.Duration
 	fs := common.FlagSet
-	fs.StringVar(&ch.Addr, "clickhouse-addr", service.Env("TRIBUTARY_CLICKHOUSE_ADDR", "127.0.0.1:9000"), "ClickHouse native protocol address (env TRIBUTARY_CLICKHOUSE_ADDR)")
-	fs.StringVar(&ch.Database, "clickhouse-database", service.Env("TRIBUTARY_CLICKHOUSE_DATABASE", clickhouse.DefaultDatabase), "ClickHouse database (env TRIBUTARY_CLICKHOUSE_DATABASE)")
-	fs.StringVar(&ch.Username, "clickhouse-user", service.Env("TRIBUTARY_CLICKHOUSE_USER", "default"), "ClickHouse user (env TRIBUTARY_CLICKHOUSE_USER); the password comes from env TRIBUTARY_CLICKHOUSE_PASSWORD only")
-	fs.DurationVar(&barrierTimeout, "barrier-timeout", 2*time.Hour, "how long a partition waits for a sync's end-of-sync markers before giving up")
+	fs.DurationVar(&syncTimeout, "sync-timeout", 2*time.Hour, "a sync with no new sync-log entry for this long is failed, and its partitions stop waiting for end-of-sync markers")
 	if err := common.Parse(os.Args[1:]); err != nil {
 		return err
 	}
-	ch.Password = os.Getenv("TRIBUTARY_CLICKHOUSE_PASSWORD")
 	rt, err := common.Start()
 	if err != nil {
 		return err
 	}
 	log, adminSrv, codec := rt.Log, rt.Admin, rt.Codec
-	store, err := clickhouse.Open(ctx, ch)
+	store, err := clickhouse.Open(ctx, *ch)
 	if err != nil {
 		return err
 	}
@@ -54,7 +66,7 @@ func run(ctx context.Context) error {
 		codec:   codec,
 		store:   store,
 		topics:  topics,
-		barrier: newBarrier(barrierTimeout),
+		barrier: newBarrier(syncTimeout),
 		metrics: newMetrics(rt.Registry),
 		log:     log,
 		now:     func() time.Time { return time.Now().UTC() },
@@ -81,12 +93,30 @@ func run(ctx context.Context) error {
 
 	// The finisher reads the sync log without committing (see finisher), so it has a
 	// client of its own.
-	logClient, err := kafka.NewClient(ctx, common.Kafka, kafka.ConsumerOpts("tributary-processor-finisher", topics.SyncLog)...)
+	f := &finisher{
+		codec: codec, events: p.events, store: store, metrics: p.metrics, log: log, now: p.now,
+		timeout: syncTimeout,
+		retry: func(ctx context.Context, what string, fn func() error) error {
+			return retry(ctx, log, what, fn)
+		},
+		syncs: map[string]*tracked{}, written: map[int32]int64{}, behind: map[int32]int64{},
+	}
+	logClient, err := kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts("tributary-processor-finisher", topics.SyncLog),
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
+			if err := f.assigned(ctx, assigned[topics.SyncLog]); err != nil && ctx.Err() == nil {
+				log.Error("preparing to re-read the sync log", "err", err)
+			}
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { f.revoked(lost[topics.SyncLog]) }),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) { f.revoked(lost[topics.SyncLog]) }),
+	)...)
 	if err != nil {
 		return err
 	}
 	defer logClient.Close()
-	f := &finisher{codec: codec, events: p.events, metrics: p.metrics, log: log, now: p.now, syncs: map[string]*syncProgress{}}
+	f.endOffsets = func(ctx context.Context) (map[int32]int64, error) {
+		return kafka.EndOffsets(ctx, logClient, topics.SyncLog)
+	}
 
 	adminSrv.SetReady()
 	log.Info("processor started", "admin_addr", adminSrv.Addr(), "clickhouse", ch.Addr, "database", store.Database())
@@ -97,6 +127,18 @@ func run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		return kafka.ConsumeUncommitted(gctx, logClient, kafka.Batch{MaxRecords: 1000}, f.handle)
+	})
+	g.Go(func() error { return every(gctx, min(max(syncTimeout/10, time.Second), time.Minute), f.sweep) })
+	g.Go(func() error {
+		return every(gctx, time.Hour, func(ctx context.Context) error {
+			dropped, err := store.DropExpiredSyncLog(ctx, p.now(), kafka.SyncLogRetention)
+			if err != nil {
+				log.Error("dropping expired sync-log partitions; will retry", "err", err)
+			} else if len(dropped) > 0 {
+				log.Info("dropped expired sync-log partitions", "partitions", dropped)
+			}
+			return nil
+		})
 	})
 	err = g.Wait()
 	log.Info("processor stopped")

@@ -119,6 +119,7 @@ func (p *processor) partitionDone(s model.SyncEnd, partition int32) model.Partit
 		c = &rowCounts{}
 	}
 	return model.PartitionDone{
+		Stage:         model.StageProcessing,
 		SyncID:        s.SyncID,
 		ConnectorID:   s.ConnectorID,
 		ConnectorType: s.ConnectorType,
@@ -144,8 +145,14 @@ func (p *processor) write(ctx context.Context, assets map[string]model.Asset, fi
 	for _, f := range findings {
 		findingRows = append(findingRows, f)
 	}
+	return retry(ctx, p.log, "writing to ClickHouse", func() error { return p.writeOnce(ctx, assetRows, findingRows) })
+}
+
+// retry calls f until it succeeds or ctx ends, backing off from 250 ms to 30 s with
+// jitter and logging each failure.
+func retry(ctx context.Context, log *slog.Logger, what string, f func() error) error {
 	for attempt := 0; ; attempt++ {
-		err := p.writeOnce(ctx, assetRows, findingRows)
+		err := f()
 		if err == nil {
 			return nil
 		}
@@ -154,7 +161,7 @@ func (p *processor) write(ctx context.Context, assets map[string]model.Asset, fi
 		}
 		wait := min(30*time.Second, 250*time.Millisecond<<min(attempt, 7))
 		wait = wait/2 + rand.N(wait/2+1)
-		p.log.Error("writing to ClickHouse; retrying", "err", err, "attempt", attempt+1, "retry_in", wait.String())
+		log.Error(what+"; retrying", "err", err, "attempt", attempt+1, "retry_in", wait.String())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

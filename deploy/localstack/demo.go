@@ -21,6 +21,10 @@ const (
 	demoSecretEnv       = "TRIBUTARY_DEMO_AWS_SECRET_ACCESS_KEY"
 	demoRoleARN         = "arn:aws:iam::111122223333:role/InspectorReadOnly"
 	demoExternalID      = "tributary-demo"
+	// The second demo connector reads a key that is not the account's, so the Connector
+	// Logs page shows a failed sync beside the successful one.
+	wrongSecretEnv   = "TRIBUTARY_DEMO_WRONG_AWS_SECRET_ACCESS_KEY"
+	wrongSecretValue = "this-is-not-the-demo-account-key"
 )
 
 func demoConnectors(simURL string) string {
@@ -31,13 +35,21 @@ connectors:
     type: aws_inspector2
     settings:
       regions: [us-east-1, eu-west-1]
-      access_key_id: %s
-      secret_access_key: {env: %s}
-      role_arn: %s
-      external_id: %s
-      endpoint: %s
-      sts_endpoint: %s
-`, demoAccessKeyID, demoSecretEnv, demoRoleARN, demoExternalID, simURL, simURL)
+      access_key_id: %[1]s
+      secret_access_key: {env: %[2]s}
+      role_arn: %[3]s
+      external_id: %[4]s
+      endpoint: %[5]s
+      sts_endpoint: %[5]s
+  - id: aws-demo-wrong-key
+    name: AWS Inspector (demo account, wrong secret key)
+    type: aws_inspector2
+    settings:
+      regions: [us-east-1]
+      access_key_id: %[1]s
+      secret_access_key: {env: %[6]s}
+      endpoint: %[5]s
+`, demoAccessKeyID, demoSecretEnv, demoRoleARN, demoExternalID, simURL, wrongSecretEnv)
 }
 
 // connectorIDs reads the ids of a connectors file; the fetcher validates the rest.
@@ -99,10 +111,13 @@ Query the results (ClickHouse %s, database %s):
   clickhouse-client --port %d --database %s --query "SELECT severity, status, count() FROM findings FINAL GROUP BY severity, status ORDER BY severity DESC"
   curl 'http://127.0.0.1:%d/?database=%s' --data-binary "SELECT class, name, ipv4 FROM assets FINAL LIMIT 10 FORMAT PrettyCompact"
 
-Metrics: http://%s/metrics (fetcher), http://%s/metrics (normalizer), http://%s/metrics (processor)
-Logs:    %s/logs/
+Connector Logs: http://%s/
+Control API:    TRIBUTARY_API=http://%s ./bin/tributaryctl syncs   (docs/api.md)
+Metrics:        http://%s/metrics (fetcher), http://%s/metrics (normalizer), http://%s/metrics (processor)
+Service logs:   %s/logs/
 Press Ctrl-C to stop everything.
 `, s.clickhouse.Addr(), db, s.ports.clickhouse, db, s.ports.clickhouseHTTP, db,
+		s.services.APIAddr(), s.services.APIAddr(),
 		s.services.AdminAddr("fetcher"), s.services.AdminAddr("normalizer"), s.services.AdminAddr("processor"), s.dir)
 	os.Stdout.Write(out.Bytes())
 	<-ctx.Done()

@@ -31,8 +31,8 @@ func main() {
 
 // ports of the local stack, each overridable by an environment variable.
 type ports struct {
-	kafka, clickhouse, clickhouseHTTP, simulator int
-	admin                                        map[string]int
+	kafka, clickhouse, clickhouseHTTP, simulator, api int
+	admin                                             map[string]int
 }
 
 func readPorts() ports {
@@ -41,6 +41,7 @@ func readPorts() ports {
 		clickhouse:     service.EnvInt("TRIBUTARY_CLICKHOUSE_PORT", 19000),
 		clickhouseHTTP: service.EnvInt("TRIBUTARY_CLICKHOUSE_HTTP_PORT", 18123),
 		simulator:      service.EnvInt("TRIBUTARY_SIMULATOR_PORT", 18481),
+		api:            service.EnvInt("TRIBUTARY_API_PORT", 18480),
 		admin: map[string]int{
 			"fetcher":    service.EnvInt("TRIBUTARY_FETCHER_ADMIN_PORT", 19464),
 			"normalizer": service.EnvInt("TRIBUTARY_NORMALIZER_ADMIN_PORT", 19465),
@@ -173,8 +174,9 @@ func startStack(ctx context.Context, o options, p ports) (*localStack, error) {
 		Database:       clickhouse.DefaultDatabase,
 		Connectors:     connectorsFile,
 		SyncAtStart:    "full",
-		FetcherEnv:     []string{demoSecretEnv + "=" + demoSecretAccessKey},
+		FetcherEnv:     []string{demoSecretEnv + "=" + demoSecretAccessKey, wrongSecretEnv + "=" + wrongSecretValue},
 		AdminPorts:     p.admin,
+		APIPort:        p.api,
 	})
 	return s, err
 }

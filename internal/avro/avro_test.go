@@ -162,7 +162,12 @@ func roundTripCases() []struct {
 			SyncID: "sync-1", ConnectorID: "aws-prod", ConnectorType: "awsinspector", SyncType: model.SyncFull,
 			Partition: 5, Partitions: 6, Assets: 120, Findings: 4711, Outcome: model.OutcomeSucceeded,
 			Scopes: []model.ScopeOutcome{{Scope: "eu-west-1", Outcome: model.OutcomeSucceeded, Records: 4831}},
-			Time:   t2,
+			Time:   t2, Stage: model.StageProcessing,
+		}},
+		{"normalizing partition done", &model.PartitionDone{
+			Stage: model.StageNormalizing, SyncID: "sync-1", ConnectorID: "aws-prod", Partition: 2, Partitions: 6,
+			RecordsIn: 900, Assets: 40, Findings: 897, RecordsFailed: 3, FirstFailure: "decoding finding: unexpected end of JSON input",
+			Outcome: model.OutcomeSucceeded, Time: t2,
 		}},
 		{"dead letter", &model.DeadLetter{
 			Topic: "tributary.raw.v1", Partition: 2, Offset: 1<<33 + 1, Key: []byte("aws-prod/arn:1"),

@@ -120,6 +120,10 @@ func toNative(msg any) (string, map[string]any, error) {
 			"outcome":        string(m.Outcome),
 			"scopes":         scopesToNative(m.Scopes),
 			"time":           m.Time,
+			"stage":          m.Stage,
+			"records_in":     m.RecordsIn,
+			"records_failed": m.RecordsFailed,
+			"first_failure":  m.FirstFailure,
 		}, nil
 	case *model.DeadLetter:
 		return nameDeadLetter, map[string]any{
@@ -233,6 +237,10 @@ func fromNative(name string, m map[string]any) (any, error) {
 			Outcome:       model.Outcome(r.str("outcome")),
 			Scopes:        r.scopes("scopes"),
 			Time:          r.time("time"),
+			Stage:         r.str("stage"),
+			RecordsIn:     r.int64("records_in"),
+			RecordsFailed: r.int64("records_failed"),
+			FirstFailure:  r.str("first_failure"),
 		}
 	case nameDeadLetter:
 		out = &model.DeadLetter{

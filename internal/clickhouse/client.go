@@ -1,6 +1,7 @@
-// Package clickhouse stores assets and findings in ClickHouse (the project's only
-// clickhouse-go importer): a client with batch writers, embedded versioned migrations,
-// and a local server runner for tests and the local stack.
+// Package clickhouse stores assets, findings and the sync log in ClickHouse (the
+// project's only clickhouse-go importer): a client with batch writers and sync-log
+// queries, embedded versioned migrations, and a local server runner for tests and the
+// local stack.
 package clickhouse
 
 import (

@@ -171,3 +171,48 @@ func commit(ctx context.Context, cl *kgo.Client, offsets map[string]map[int32]kg
 	})
 	return commitErr
 }
+
+// ReadAll reads topic from its start up to its end at the time of the call, without a
+// consumer group, calling fn for each record (in order within a partition). A service
+// uses it at start-up to rebuild state kept in a topic.
+func ReadAll(ctx context.Context, cfg Config, topic string, fn func(*kgo.Record)) error {
+	cl, err := NewClient(ctx, cfg, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ends, err := EndOffsets(ctx, cl, topic)
+	if err != nil {
+		return err
+	}
+	left := map[int32]int64{}
+	for p, end := range ends {
+		if end > 0 {
+			left[p] = end
+		}
+	}
+	for len(left) > 0 {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var fetchErr error
+		fetches.EachError(func(t string, p int32, err error) {
+			fetchErr = errors.Join(fetchErr, fmt.Errorf("reading %s/%d: %w", t, p, err))
+		})
+		if fetchErr != nil {
+			return fetchErr
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			fn(r)
+			if r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,20 +102,45 @@ func NewClient(ctx context.Context, cfg Config, opts ...kgo.Opt) (*kgo.Client, e
 	return cl, nil
 }
 
+// SyncLogRetention is how long the sync-log topic keeps entries: sync logs are kept 14
+// days (SPEC §2), and the processor's finisher rebuilds its state from the topic.
+const SyncLogRetention = 14 * 24 * time.Hour
+
 // EnsureTopics creates the topics that do not exist yet and returns every topic's
 // partition count. Several services may race to create a topic; that is harmless.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config, topics ...string) (map[string]int32, error) {
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopics(ctx, cfg.Partitions, cfg.ReplicationFactor, nil, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("creating topics %s: %w", strings.Join(topics, ", "), err)
-	}
-	for _, r := range resp.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-			return nil, fmt.Errorf("creating topic %s: %w", r.Topic, r.Err)
+	for _, topic := range topics {
+		var configs map[string]*string
+		if topic == cfg.Topics().SyncLog {
+			configs = map[string]*string{"retention.ms": kadm.StringPtr(strconv.FormatInt(SyncLogRetention.Milliseconds(), 10))}
+		}
+		resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.ReplicationFactor, configs, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return nil, fmt.Errorf("creating topic %s: %w", topic, err)
 		}
 	}
 	return partitionCounts(ctx, cl, topics...)
+}
+
+// EndOffsets returns, per partition of topic, the offset the next record will get.
+func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("listing end offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	var perr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			perr = fmt.Errorf("listing end offset of %s/%d: %w", topic, o.Partition, o.Err)
+		}
+		out[o.Partition] = o.Offset
+	})
+	return out, perr
 }
 
 // partitionCounts returns how many partitions each topic has.

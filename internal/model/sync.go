@@ -66,17 +66,23 @@ type ErrorBlock struct {
 	ResponsePayload   string // truncated
 }
 
-// PartitionDone says one normalized partition has been fully processed for a sync:
-// every raw partition's end marker arrived on it and its rows are written.
+// PartitionDone says a stage has handled one partition of a sync entirely: the
+// normalizer a raw partition (its end marker passed, everything it produced flushed), or
+// the processor a normalized partition (every raw partition's marker arrived and its
+// rows are written).
 type PartitionDone struct {
+	Stage         string // StageNormalizing or StageProcessing
 	SyncID        string
 	ConnectorID   string
 	ConnectorType string
 	SyncType      SyncType
 	Partition     int32
-	Partitions    int32 // how many normalized partitions the sync spans
-	Assets        int64
-	Findings      int64
+	Partitions    int32 // how many partitions of the stage's input topic the sync spans
+	RecordsIn     int64 // records read (the normalizer's raw records)
+	Assets        int64 // assets produced or written
+	Findings      int64 // findings produced or written
+	RecordsFailed int64 // records dead-lettered
+	FirstFailure  string
 	Outcome       Outcome // the fetch outcome carried by the markers
 	Scopes        []ScopeOutcome
 	Time          time.Time

@@ -100,6 +100,13 @@ func (p *Process) Stop() error {
 	}
 }
 
+// Kill kills the process at once (SIGKILL), as a crash or an OOM kill would.
+func (p *Process) Kill() {
+	defer p.log.Close()
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
 // PeakRSS returns the peak resident set size in bytes of process pid, called name in
 // errors (Linux VmHWM).
 func PeakRSS(name string, pid int) (int64, error) {
