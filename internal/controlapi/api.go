@@ -79,7 +79,10 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("POST /api/v1/connectors/{id}/syncs", a.start)
 	mux.HandleFunc("GET /api/v1/syncs", a.syncs)
 	mux.HandleFunc("GET /api/v1/syncs/{id}", a.sync)
-	mux.Handle("GET /", pageHandler())
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s; the endpoints are listed in docs/api.md", r.Method, r.URL.Path))
+	})
+	mux.Handle("/", pageHandler())
 	return a.authorize(mux)
 }
 

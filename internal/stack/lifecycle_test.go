@@ -13,8 +13,8 @@ import (
 	"github.com/tributary-sec/tributary/internal/model"
 	"github.com/tributary-sec/tributary/internal/simulator/inspector"
 	"github.com/tributary-sec/tributary/internal/stack"
-	"github.com/tributary-sec/tributary/internal/synclog"
 	"github.com/tributary-sec/tributary/internal/syncevent"
+	"github.com/tributary-sec/tributary/internal/synclog"
 )
 
 // newSim returns a simulator of n findings over the e2e test's two regions.
