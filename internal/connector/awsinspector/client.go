@@ -46,7 +46,7 @@ func (s *Source) credentials(ctx context.Context) (aws.CredentialsProvider, erro
 		Region:      st.Regions[0],
 		Credentials: base,
 		Retryer:     s.retryer(),
-		HTTPClient:  NewHTTPClient(),
+		HTTPClient:  newHTTPClient(s.tuneTransport),
 		APIOptions:  []func(*middleware.Stack) error{s.stsErrors.add},
 	}, func(o *sts.Options) {
 		if st.STSEndpoint != "" {
@@ -67,7 +67,7 @@ func (s *Source) newClient(region string) *inspector2.Client {
 		Region:      region,
 		Credentials: s.creds,
 		Retryer:     s.retryer(),
-		HTTPClient:  NewHTTPClient(),
+		HTTPClient:  newHTTPClient(s.tuneTransport),
 	}, func(o *inspector2.Options) {
 		if s.settings.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.settings.Endpoint)
@@ -82,8 +82,15 @@ func (s *Source) newClient(region string) *inspector2.Client {
 // connection under the response being read ("use of closed network connection"). A
 // fast endpoint hits it on a few percent of requests, each costing a retry and its
 // backoff. Giving the transport its own in-memory copy of the body removes the race.
-func NewHTTPClient() *http.Client {
-	return &http.Client{Transport: bufferedBodies{next: http.DefaultTransport.(*http.Transport).Clone()}}
+func NewHTTPClient() *http.Client { return newHTTPClient(nil) }
+
+// newHTTPClient is NewHTTPClient with its transport adjusted by tune, when not nil.
+func newHTTPClient(tune func(*http.Transport)) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if tune != nil {
+		tune(t)
+	}
+	return &http.Client{Transport: bufferedBodies{next: t}}
 }
 
 type bufferedBodies struct{ next http.RoundTripper }

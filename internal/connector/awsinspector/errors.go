@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 
 	"github.com/aws/smithy-go"
@@ -34,8 +35,11 @@ func classify(err error, capture *pageCapture) *connector.Error {
 	var opErr *net.OpError
 	var urlErr *url.Error
 	var tlsErr *tls.CertificateVerificationError
+	var notTLS tls.RecordHeaderError
 	switch {
 	case capture != nil && capture.splitErr != nil:
+		// The page came with a success status: keep it with its headers for the sync log.
+		ce.StatusCode, ce.Headers = capture.status, connector.Redact(capture.header)
 		ce.Class = connector.ClassMalformed
 		ce.Message = fmt.Sprintf("AWS Inspector returned a page that is not valid JSON: %v", capture.splitErr)
 		ce.Action = "retry the sync; if it persists, the endpoint may not be AWS Inspector (check the connector's endpoint setting) or a proxy is rewriting responses"
@@ -43,12 +47,20 @@ func classify(err error, capture *pageCapture) *connector.Error {
 		classifyAPIError(ce, apiErr)
 	case errors.As(err, &tlsErr):
 		ce.Class = connector.ClassUnreachable
-		ce.Message = "the TLS certificate of the AWS endpoint could not be verified"
-		ce.Action = "check the connector's endpoint setting and any TLS-intercepting proxy between Tributary and AWS"
+		ce.Message = fmt.Sprintf("the TLS certificate of %s is not trusted: %v", endpointName(err), tlsErr.Err)
+		ce.Action = "check the connector's endpoint setting (leave it empty for AWS's own endpoints); if a TLS-intercepting proxy sits between the fetcher and AWS, add its CA certificate to the fetcher host's trusted certificates (the system CA bundle, or a file named by SSL_CERT_FILE)"
+	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &notTLS):
+		ce.Class = connector.ClassUnreachable
+		ce.Message = fmt.Sprintf("%s did not answer with TLS", endpointName(err))
+		ce.Action = "check the connector's endpoint setting: it says https:// but the server there speaks plain HTTP"
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		ce.Class = connector.ClassUnreachable
+		ce.Message = fmt.Sprintf("the AWS endpoint host %s does not exist (no such host)", dnsErr.Name)
+		ce.Action = "check the connector's regions (AWS region names like us-east-1) and its endpoint setting"
 	case errors.As(err, &dnsErr):
 		ce.Class = connector.ClassUnreachable
-		ce.Message = fmt.Sprintf("the AWS endpoint host %s could not be resolved", dnsErr.Name)
-		ce.Action = "check the region names and the endpoint setting of the connector, and the DNS of the fetcher's host"
+		ce.Message = fmt.Sprintf("the AWS endpoint host %s could not be resolved: %s", dnsErr.Name, dnsErr.Err)
+		ce.Action = "check the DNS of the fetcher's host (its resolvers, e.g. /etc/resolv.conf, and the network path to them), then the connector's regions and endpoint setting"
 	case errors.As(err, &opErr), errors.As(err, &urlErr):
 		ce.Class = connector.ClassUnreachable
 		ce.Message = fmt.Sprintf("AWS could not be reached: %v", connector.RootCause(err))
@@ -63,6 +75,18 @@ func classify(err error, capture *pageCapture) *connector.Error {
 		ce.Action = "check the fetcher's logs; this is likely a Tributary bug"
 	}
 	return ce
+}
+
+// endpointName names the endpoint a failed request went to, with its host when err
+// carries the URL.
+func endpointName(err error) string {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		if u, perr := url.Parse(urlErr.URL); perr == nil && u.Host != "" {
+			return "the AWS endpoint " + u.Host
+		}
+	}
+	return "the AWS endpoint"
 }
 
 func classifyAPIError(ce *connector.Error, apiErr smithy.APIError) {

@@ -2,6 +2,9 @@ package awsinspector
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,18 +26,21 @@ var allStatuses = []types.StringFilter{
 
 // Fetch lists every finding of every region, the regions concurrently and each page by
 // page until nextToken is absent. For an Incremental sync it asks only for findings
-// updated since req.Since.
+// updated since req.Since. With max_findings set, the sync stops once the regions
+// together have fetched more findings than that: each region emits what falls within
+// the limit, asks for no further page and fails with a limit_exceeded error.
 func (s *Source) Fetch(ctx context.Context, req connector.FetchRequest, emit func(*model.RawRecord) error) (connector.FetchResult, error) {
 	type regionResult struct {
 		emitted, skipped int64
 		err              error
 	}
 	results := make([]regionResult, len(s.settings.Regions))
+	budget := &findingBudget{limit: int64(s.settings.MaxFindings)}
 	var wg sync.WaitGroup
 	for i, region := range s.settings.Regions {
 		wg.Go(func() {
 			r := &results[i]
-			r.emitted, r.skipped, r.err = s.fetchRegion(ctx, region, req, emit)
+			r.emitted, r.skipped, r.err = s.fetchRegion(ctx, region, req, budget, emit)
 		})
 	}
 	wg.Wait()
@@ -59,7 +65,7 @@ func (s *Source) Fetch(ctx context.Context, req connector.FetchRequest, emit fun
 	return result, firstErr
 }
 
-func (s *Source) fetchRegion(ctx context.Context, region string, req connector.FetchRequest, emit func(*model.RawRecord) error) (emitted, skipped int64, err error) {
+func (s *Source) fetchRegion(ctx context.Context, region string, req connector.FetchRequest, budget *findingBudget, emit func(*model.RawRecord) error) (emitted, skipped int64, err error) {
 	filter := &types.FilterCriteria{FindingStatus: allStatuses}
 	if req.Type == model.SyncIncremental && !req.Since.IsZero() {
 		filter.UpdatedAt = []types.DateFilter{{StartInclusive: aws.Time(req.Since)}}
@@ -71,6 +77,9 @@ func (s *Source) fetchRegion(ctx context.Context, region string, req connector.F
 	client := s.clients[region]
 	seenTokens := map[string]bool{}
 	for {
+		if err := budget.exceeded(); err != nil {
+			return emitted, skipped, err // another region went past max_findings
+		}
 		var page pageCapture
 		out, err := client.ListFindings(ctx, input, page.option())
 		if err != nil {
@@ -80,7 +89,8 @@ func (s *Source) fetchRegion(ctx context.Context, region string, req connector.F
 			return emitted, skipped, classify(err, &page)
 		}
 		fetchedAt := time.Now().UTC()
-		for _, f := range page.findings {
+		findings, overLimit := budget.take(page.findings)
+		for _, f := range findings {
 			if s.settings.RequireExploitabilityAndRemediation && !(f.exploitable && f.fixable) {
 				skipped++
 				continue
@@ -100,6 +110,9 @@ func (s *Source) fetchRegion(ctx context.Context, region string, req connector.F
 			}
 			emitted++
 		}
+		if overLimit != nil {
+			return emitted, skipped, overLimit
+		}
 		next := aws.ToString(out.NextToken)
 		if next == "" {
 			return emitted, skipped, nil
@@ -114,4 +127,68 @@ func (s *Source) fetchRegion(ctx context.Context, region string, req connector.F
 		seenTokens[next] = true
 		input.NextToken = out.NextToken
 	}
+}
+
+// findingBudget counts the findings one sync fetches, all regions together, against
+// max_findings. It is safe for concurrent use.
+type findingBudget struct {
+	limit int64 // 0: no limit
+
+	mu      sync.Mutex
+	fetched int64
+	err     *connector.Error // set once fetched has gone past limit
+}
+
+// take counts the findings of a page and returns those that fall within the limit. When
+// the page goes past it, take also returns the limit error, and every later call
+// returns no finding and the same error.
+func (b *findingBudget) take(page []rawFinding) ([]rawFinding, error) {
+	if b.limit == 0 {
+		return page, nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err != nil {
+		return nil, b.err
+	}
+	room := b.limit - b.fetched
+	b.fetched += int64(len(page))
+	if b.fetched <= b.limit {
+		return page, nil
+	}
+	b.err = &connector.Error{
+		Class: connector.ClassLimit,
+		Message: fmt.Sprintf("the connector's findings exceed max_findings: fetched %s so far, limit %s",
+			thousands(b.fetched), thousands(b.limit)),
+		Action: "if the account really has this many findings, raise max_findings in the connector's settings " +
+			"(0 means no limit); otherwise narrow the connector: fewer regions in its regions list, or the regions " +
+			"split across several connectors",
+	}
+	return page[:room], b.err
+}
+
+// exceeded returns the limit error once some region has gone past the limit, else nil.
+func (b *findingBudget) exceeded() error {
+	if b.limit == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		return nil
+	}
+	return b.err
+}
+
+// thousands writes n (not negative) with comma separators, as in 1,025.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

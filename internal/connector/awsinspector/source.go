@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -46,6 +47,10 @@ type Settings struct {
 	MaxResults int32 `yaml:"max_results"`
 	// MaxAttempts bounds the tries of one API call on throttling and 5xx (default 8).
 	MaxAttempts int `yaml:"max_attempts"`
+	// MaxFindings fails a sync at Fetching once its regions together have fetched more
+	// findings than this (0 = no limit); findings that require_exploitability_and_
+	// remediation skips count too. The findings within the limit are still emitted.
+	MaxFindings int `yaml:"max_findings"`
 	// RequireExploitabilityAndRemediation skips findings that lack exploitAvailable or
 	// fixAvailable, as the reference connector does; the skipped count is logged.
 	RequireExploitabilityAndRemediation bool `yaml:"require_exploitability_and_remediation"`
@@ -92,6 +97,9 @@ func (s *Settings) validate() error {
 	if s.MaxAttempts == 0 {
 		s.MaxAttempts = 8
 	}
+	if s.MaxFindings < 0 {
+		problems = append(problems, fmt.Sprintf("max_findings is %d; set it to the most findings one sync may fetch, or 0 for no limit", s.MaxFindings))
+	}
 	if s.AssetRetentionDays < 0 {
 		problems = append(problems, "asset_retention_days must be 0 (never) or more")
 	}
@@ -109,6 +117,9 @@ type Source struct {
 	creds    aws.CredentialsProvider
 	// stsErrors keeps the body of a refused AssumeRole for the sync log.
 	stsErrors errorCapture
+	// tuneTransport, when set, adjusts the HTTP transport of every AWS client: a seam
+	// for tests (a resolver, a trusted CA); nil in production.
+	tuneTransport func(*http.Transport)
 }
 
 var _ connector.Source = (*Source)(nil)

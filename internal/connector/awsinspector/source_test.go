@@ -44,16 +44,22 @@ func newSimulator(t *testing.T, findings int) (*inspector.Simulator, string) {
 // newTestSource builds a Source from connectors-file YAML, as the fetcher does.
 func newTestSource(t *testing.T, settings string) *Source {
 	t.Helper()
+	src, err := sourceFromYAML(t, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src.(*Source)
+}
+
+// sourceFromYAML is newTestSource returning NewSource's error.
+func sourceFromYAML(t *testing.T, settings string) (connector.Source, error) {
+	t.Helper()
 	t.Setenv("TEST_SOURCE_SECRET", testSecret)
 	var node yaml.Node
 	if err := yaml.Unmarshal([]byte(settings), &node); err != nil {
 		t.Fatal(err)
 	}
-	src, err := Type.NewSource(connector.Instance{ID: "aws-test", Type: TypeName}, func(v any) error { return node.Content[0].Decode(v) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return src.(*Source)
+	return Type.NewSource(connector.Instance{ID: "aws-test", Type: TypeName}, func(v any) error { return node.Content[0].Decode(v) })
 }
 
 func settingsYAML(endpoint string, extra ...string) string {

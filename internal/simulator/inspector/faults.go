@@ -18,16 +18,21 @@ type Faults struct {
 	ServerError  int           // the next N ListFindings → 500 InternalServerException
 	PageDelay    time.Duration // sleep before each page
 	Malformed    int           // this many findings of the dataset (deterministic choice) are served malformed; Findings() reflects this
+	// TruncatedPage cuts the next N pages that get past the faults above off halfway:
+	// a 200 with a matching Content-Length whose body is not valid JSON, as a proxy that
+	// rewrites responses might leave it.
+	TruncatedPage int
 }
 
 // faultsWire is the JSON form of Faults.
 type faultsWire struct {
-	AccessDenied bool  `json:"access_denied"`
-	Throttle     int   `json:"throttle"`
-	RetryAfter   int   `json:"retry_after"`
-	ServerError  int   `json:"server_error"`
-	PageDelayMS  int64 `json:"page_delay_ms"`
-	Malformed    int   `json:"malformed"`
+	AccessDenied  bool  `json:"access_denied"`
+	Throttle      int   `json:"throttle"`
+	RetryAfter    int   `json:"retry_after"`
+	ServerError   int   `json:"server_error"`
+	PageDelayMS   int64 `json:"page_delay_ms"`
+	Malformed     int   `json:"malformed"`
+	TruncatedPage int   `json:"truncated_page"`
 }
 
 // MarshalJSON writes f in the form POST /_simulator/faults accepts.
@@ -35,6 +40,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsWire{
 		AccessDenied: f.AccessDenied, Throttle: f.Throttle, RetryAfter: f.RetryAfter,
 		ServerError: f.ServerError, PageDelayMS: f.PageDelay.Milliseconds(), Malformed: f.Malformed,
+		TruncatedPage: f.TruncatedPage,
 	})
 }
 
@@ -49,6 +55,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	*f = Faults{
 		AccessDenied: w.AccessDenied, Throttle: w.Throttle, RetryAfter: w.RetryAfter,
 		ServerError: w.ServerError, PageDelay: time.Duration(w.PageDelayMS) * time.Millisecond, Malformed: w.Malformed,
+		TruncatedPage: w.TruncatedPage,
 	}
 	return nil
 }
@@ -58,6 +65,7 @@ func (f Faults) normalized() Faults {
 	f.Throttle = max(f.Throttle, 0)
 	f.ServerError = max(f.ServerError, 0)
 	f.Malformed = max(f.Malformed, 0)
+	f.TruncatedPage = max(f.TruncatedPage, 0)
 	f.PageDelay = max(f.PageDelay, 0)
 	if f.RetryAfter <= 0 {
 		f.RetryAfter = 1
@@ -73,6 +81,7 @@ const (
 	faultAccessDenied
 	faultThrottle
 	faultServerError
+	faultTruncatedPage
 )
 
 // faultState holds the active faults; counters count down as requests consume them.
@@ -106,6 +115,9 @@ func (s *faultState) take() (fault, int) {
 	case s.f.ServerError > 0:
 		s.f.ServerError--
 		return faultServerError, 0
+	case s.f.TruncatedPage > 0:
+		s.f.TruncatedPage--
+		return faultTruncatedPage, 0
 	}
 	return faultNone, 0
 }

@@ -54,7 +54,8 @@ func (s *Simulator) serveListFindings(w http.ResponseWriter, r *http.Request, bo
 		writeJSONError(w, http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
 		return
 	}
-	switch f, retryAfter := s.faults.take(); f {
+	f, retryAfter := s.faults.take()
+	switch f {
 	case faultAccessDenied:
 		writeJSONError(w, http.StatusForbidden, "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/",
 			"User: "+p.arn+" is not authorized to perform: inspector2:ListFindings on resource: arn:aws:inspector2:"+region+":"+s.cfg.AccountID+":/findings/list")
@@ -102,13 +103,17 @@ func (s *Simulator) serveListFindings(w http.ResponseWriter, r *http.Request, bo
 		buf = append(buf, '"')
 	}
 	buf = append(buf, '}')
+	served := buf
+	if f == faultTruncatedPage {
+		served = buf[:len(buf)/2] // a proper prefix of a JSON object is never valid JSON
+	}
 
 	setRequestID(w)
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(buf)))
+	h.Set("Content-Length", strconv.Itoa(len(served)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf)
+	_, _ = w.Write(served)
 	*bp = buf
 	s.bufs.Put(bp)
 }

@@ -40,6 +40,8 @@ type Simulator struct {
 	malformed atomic.Pointer[malformedSet]
 	limiter   *tokenBucket
 	bufs      sync.Pool
+	// listRequests counts ListFindings requests, refused ones included.
+	listRequests atomic.Int64
 }
 
 // New generates the dataset of cfg and returns a simulator serving it.
@@ -93,6 +95,10 @@ func (s *Simulator) SetFaults(f Faults) {
 	s.faults.set(f)
 }
 
+// ListFindingsRequests returns how many ListFindings requests the simulator has
+// received, whatever their answer (faults, refused signatures and retries included).
+func (s *Simulator) ListFindingsRequests() int64 { return s.listRequests.Load() }
+
 // Findings returns the dataset of a region, exactly the JSON served, in serving order
 // (findingArn order, the default when a request has no sortCriteria); nil for a region
 // the simulator was not configured with.
@@ -141,6 +147,7 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/findings/list"):
+		s.listRequests.Add(1)
 		if r.Method != http.MethodPost {
 			writeJSONError(w, http.StatusNotFound, "UnknownOperationException", "Unknown operation "+r.Method+" "+r.URL.Path)
 			return

@@ -502,6 +502,48 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+func TestTruncatedPage(t *testing.T) {
+	e := newEnv(t, inspector.Config{Seed: 1, Findings: 30})
+	e.sim.SetFaults(inspector.Faults{Throttle: 1, TruncatedPage: 1})
+	creds := aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret}
+	list := func() (*http.Response, []byte) {
+		resp := e.signedPost(t, "/findings/list", "application/json", []byte(`{"maxResults":10}`), creds, "us-east-1", "inspector2")
+		return resp, readAll(t, resp.Body)
+	}
+	// The throttle comes first: a truncation is drawn only by a page that would succeed.
+	if resp, _ := list(); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("first request: status %d, want 429", resp.StatusCode)
+	}
+	resp, body := list()
+	if resp.StatusCode != http.StatusOK || json.Valid(body) || resp.ContentLength != int64(len(body)) || !bytes.HasPrefix(body, []byte(`{"findings":[`)) {
+		t.Errorf("truncated page: status %d, Content-Length %d, %d bytes, valid JSON %t; want a 200 that is not valid JSON, of its declared length:\n%.200s",
+			resp.StatusCode, resp.ContentLength, len(body), json.Valid(body), body)
+	}
+	if resp, body := list(); resp.StatusCode != http.StatusOK || !json.Valid(body) {
+		t.Errorf("after the truncated page: status %d, valid JSON %t; want a whole page", resp.StatusCode, json.Valid(body))
+	}
+}
+
+func TestListFindingsRequestsAreCounted(t *testing.T) {
+	e := newEnv(t, inspector.Config{Seed: 1, Findings: 10}) // one page
+	if n := e.sim.ListFindingsRequests(); n != 0 {
+		t.Fatalf("%d requests before any, want 0", n)
+	}
+	e.sim.SetFaults(inspector.Faults{ServerError: 2})
+	if _, _, err := listAll(context.Background(), e.client("us-east-1", static(testKey, testSecret, ""), 3), &inspector2.ListFindingsInput{}); err != nil {
+		t.Fatal(err)
+	}
+	resp := e.signedPost(t, "/findings/list", "application/json", []byte(`{}`), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: "wrong"}, "us-east-1", "inspector2")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("wrong secret: status %d, want 403", resp.StatusCode)
+	}
+	statuses, _, _ := e.recorded()
+	// Two server errors, the retry that succeeds, and the refused signature.
+	if n := e.sim.ListFindingsRequests(); n != 4 || len(statuses) != 4 {
+		t.Errorf("simulator counted %d requests, the server saw %d (%v); want 4", n, len(statuses), statuses)
+	}
+}
+
 func TestPageDelay(t *testing.T) {
 	e := newEnv(t, inspector.Config{Seed: 1, Findings: 10})
 	e.sim.SetFaults(inspector.Faults{PageDelay: 5 * time.Second})
@@ -588,7 +630,7 @@ func TestControlEndpoints(t *testing.T) {
 		t.Cleanup(func() { resp.Body.Close() })
 		return resp
 	}
-	if resp := post(`{"throttle":1,"retry_after":3,"page_delay_ms":5,"malformed":2}`); resp.StatusCode != 200 {
+	if resp := post(`{"throttle":1,"retry_after":3,"page_delay_ms":5,"malformed":2,"truncated_page":4}`); resp.StatusCode != 200 {
 		t.Fatalf("posting faults: status %d", resp.StatusCode)
 	}
 	resp, err = http.Get(e.srv.URL + "/_simulator/faults")
@@ -600,7 +642,7 @@ func TestControlEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	want := inspector.Faults{Throttle: 1, RetryAfter: 3, PageDelay: 5 * time.Millisecond, Malformed: 2}
+	want := inspector.Faults{Throttle: 1, RetryAfter: 3, PageDelay: 5 * time.Millisecond, Malformed: 2, TruncatedPage: 4}
 	if f != want {
 		t.Errorf("faults %+v, want %+v", f, want)
 	}
