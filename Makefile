@@ -7,9 +7,10 @@ STATE         ?= .state
 CONNECTORS    ?=
 CLICKHOUSE    := /usr/sbin/clickhouse-server
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-BINARIES      := fetcher normalizer processor kfake simulator localstack
+CHROMIUM      := /usr/bin/chromium
+BINARIES      := fetcher normalizer processor tributaryctl kfake simulator localstack
 
-.PHONY: all build deps run test bench vet clean
+.PHONY: all build deps test-deps run test bench vet clean
 
 all: build
 
@@ -20,8 +21,15 @@ deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clickhouse-server; \
 	fi
 
+# test-deps adds what only the tests need: Debian's chromium for the Connector Logs page test.
+test-deps: deps
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "installing chromium (Debian package, for the Connector Logs page test)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+
 build:
-	$(GO) build -o $(BIN)/ ./fetcher ./normalizer ./processor ./deploy/kfake ./deploy/simulator ./deploy/localstack
+	$(GO) build -o $(BIN)/ ./fetcher ./normalizer ./processor ./fetcher/tributaryctl ./deploy/kfake ./deploy/simulator ./deploy/localstack
 
 # run starts Kafka (kfake), ClickHouse, the simulator and the three services, runs a
 # Full sync of the demo connectors (or of CONNECTORS=path/to/connectors.yaml), prints a
@@ -29,7 +37,7 @@ build:
 run: deps build
 	$(BIN)/localstack --state-dir $(STATE) $(if $(CONNECTORS),--connectors $(CONNECTORS))
 
-test: deps
+test: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 45m ./...
 

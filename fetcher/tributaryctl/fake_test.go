@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tributary-sec/tributary/internal/controlapi"
+	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/synclog"
+)
+
+// The fixture: two AWS Inspector connectors and two Cortex XDR ones, as a fetcher shows
+// them at 13:00 UTC on 2026-12-01. aws-prod's syncs are Done; aws-staging's access key
+// was revoked, so its sync failed its Connectivity Test; xdr-prod is fetching; xdr-lab's
+// sync has just started and is not in the log yet.
+const (
+	prodIncrementalID = "01937e2a-4c80-7d21-9a0e-2f6b8c4d1e93"
+	prodFullID        = "0193a1c2-7d40-7b3e-9f21-5c8e2a6b4d10"
+	stagingID         = "0193a3f0-1a22-7c05-8e47-3b9d0c1f7e55"
+	xdrProdID         = "0193a410-55e1-7a9c-b2d3-9e0f1a2b3c4d"
+	xdrLabID          = "0193a414-0b7c-7e6f-8d1a-4c3b2a190807"
+	waitProdID        = "0193a416-2f30-7a41-b5c6-7d8e9f0a1b2c" // started by the sync tests
+	waitStagingID     = "0193a416-3e51-7c62-a7b8-9c0d1e2f3a4b"
+)
+
+var now = time.Date(2026, 12, 1, 13, 0, 0, 0, time.UTC)
+
+// ev is one stage event, its times relative to the sync's start; a negative start or
+// end means none.
+type ev struct {
+	stage              string
+	state              model.StageState
+	level              model.Level
+	at, started, ended time.Duration
+	out, failed        int64
+	msg                string
+	err                *model.ErrorBlock
+}
+
+// syncLog is a sync as the store keeps it.
+type syncLog struct {
+	sync    synclog.Sync
+	entries []synclog.Entry
+}
+
+// fold folds events the way the processor does, keeping each as an entry.
+func fold(id, connectorID, connectorType string, typ model.SyncType, t0 time.Time, evs []ev) syncLog {
+	s := synclog.NewSync(id)
+	var entries []synclog.Entry
+	for _, e := range evs {
+		se := &model.StageEvent{
+			SyncID: id, ConnectorID: connectorID, ConnectorType: connectorType, SyncType: typ,
+			Stage: e.stage, State: e.state, Level: e.level, Message: e.msg, Time: t0.Add(e.at),
+			RecordsOut: e.out, RecordsFailed: e.failed, Error: e.err,
+		}
+		if e.started >= 0 {
+			se.StartedAt = t0.Add(e.started)
+		}
+		if e.ended >= 0 {
+			se.EndedAt = t0.Add(e.ended)
+		}
+		s.Apply(se)
+		entries = append(entries, synclog.Entry{Time: se.Time, Level: se.Level, Stage: se.Stage, State: se.State, Message: se.Message, Error: se.Error})
+	}
+	return syncLog{sync: *s, entries: entries}
+}
+
+const ms = time.Millisecond
+
+// credentialsError is how the fetcher reports AWS refusing a revoked access key.
+func credentialsError() *model.ErrorBlock {
+	return &model.ErrorBlock{
+		Class:             "invalid_credentials",
+		Message:           "AWS rejected the connector's credentials (UnrecognizedClientException)",
+		RecommendedAction: "check the connector's access_key_id and the secret_access_key it reads from its env variable or file; create a new access key in IAM if it was deleted or rotated",
+		RootCause:         "api error UnrecognizedClientException: The security token included in the request is invalid.",
+		Code:              "status_code: 403",
+		Details:           "operation error Inspector2: ListFindings, https response error StatusCode: 403, RequestID: 5f0c2a7e-2b1d-4c39-9a57-0d6e8f1b2c3a, api error UnrecognizedClientException: The security token included in the request is invalid.",
+		ResponseHeaders: map[string]string{
+			"Authorization":    "[redacted]",
+			"Content-Length":   "113",
+			"Content-Type":     "application/x-amz-json-1.1",
+			"Date":             "Tue, 01 Dec 2026 12:00:01 GMT",
+			"X-Amzn-Requestid": "5f0c2a7e-2b1d-4c39-9a57-0d6e8f1b2c3a",
+		},
+		ResponsePayload: `{"__type":"UnrecognizedClientException","message":"The security token included in the request is invalid."}`,
+	}
+}
+
+// failedCheck is credentialsError as the sync log has it: the fetcher names the check.
+func failedCheck() *model.ErrorBlock {
+	e := credentialsError()
+	e.Message = "inspector2:ListFindings on us-east-1: " + e.Message
+	return e
+}
+
+func prodFullEvents() []ev {
+	return []ev{
+		{model.StageInitiating, model.StateRunning, model.LevelInfo, 0, 0, -1, 0, 0, "resolving credentials", nil},
+		{model.StageInitiating, model.StateSucceeded, model.LevelInfo, 812 * ms, 0, 812 * ms, 0, 0, "credentials resolved", nil},
+		{model.StageConnectivity, model.StateRunning, model.LevelInfo, 812 * ms, 812 * ms, -1, 0, 0, "testing connectivity", nil},
+		{model.StageConnectivity, model.StateSucceeded, model.LevelInfo, 2041 * ms, 812 * ms, 2041 * ms, 0, 0, "passed: inspector2:ListFindings on us-east-1, inspector2:ListFindings on eu-west-1", nil},
+		{model.StageFetching, model.StateRunning, model.LevelInfo, 2041 * ms, 2041 * ms, -1, 0, 0, "fetching", nil},
+		{model.StageNormalizing, model.StateRunning, model.LevelInfo, 2650 * ms, 2650 * ms, -1, 0, 0, "normalizing", nil},
+		{model.StageProcessing, model.StateRunning, model.LevelInfo, 3120 * ms, 3120 * ms, -1, 0, 0, "processing", nil},
+		{model.StageFetching, model.StateSucceeded, model.LevelInfo, 94310 * ms, 2041 * ms, 94310 * ms, 12480, 0, "fetched 12480 records from eu-west-1 (4113), us-east-1 (8367)", nil},
+		{model.StageNormalizing, model.StateSucceeded, model.LevelInfo, 95702 * ms, 2650 * ms, 95702 * ms, 12480, 0, "normalized 12480 records on 6 partitions", nil},
+		{model.StageProcessing, model.StateSucceeded, model.LevelInfo, 97155 * ms, 3120 * ms, 97155 * ms, 12480, 0, "wrote 9215 findings and 3265 assets", nil},
+	}
+}
+
+func stagingEvents() []ev {
+	return []ev{
+		{model.StageInitiating, model.StateRunning, model.LevelInfo, 0, 0, -1, 0, 0, "resolving credentials", nil},
+		{model.StageInitiating, model.StateSucceeded, model.LevelInfo, 603 * ms, 0, 603 * ms, 0, 0, "credentials resolved", nil},
+		{model.StageConnectivity, model.StateRunning, model.LevelInfo, 603 * ms, 603 * ms, -1, 0, 0, "testing connectivity", nil},
+		{model.StageConnectivity, model.StateFailed, model.LevelError, 1487 * ms, 603 * ms, 1487 * ms, 0, 0, failedCheck().Message, failedCheck()},
+		{model.StageFetching, model.StateSkipped, model.LevelWarn, 1490 * ms, -1, -1, 0, 0, "skipped: Connectivity Test failed", nil},
+		{model.StageNormalizing, model.StateSkipped, model.LevelWarn, 1490 * ms, -1, -1, 0, 0, "skipped: Connectivity Test failed", nil},
+		{model.StageProcessing, model.StateSkipped, model.LevelWarn, 1491 * ms, -1, -1, 0, 0, "skipped: Connectivity Test failed", nil},
+	}
+}
+
+func fixtureSyncs() []syncLog {
+	return []syncLog{ // newest first
+		fold(xdrProdID, "xdr-prod", "cortex_xdr", model.SyncFull, now.Add(-90*time.Second), []ev{
+			{model.StageInitiating, model.StateSucceeded, model.LevelInfo, 402 * ms, 0, 402 * ms, 0, 0, "credentials resolved", nil},
+			{model.StageConnectivity, model.StateSucceeded, model.LevelInfo, 1130 * ms, 402 * ms, 1130 * ms, 0, 0, "passed: incidents/get_incidents on api-acme.xdr.eu.paloaltonetworks.com", nil},
+			{model.StageFetching, model.StateRunning, model.LevelInfo, 60 * time.Second, 1130 * ms, -1, 5210, 0, "fetched 5210 records so far", nil},
+			{model.StageNormalizing, model.StateRunning, model.LevelInfo, 60 * time.Second, 2 * time.Second, -1, 5100, 0, "normalizing", nil},
+			{model.StageProcessing, model.StateRunning, model.LevelInfo, 60 * time.Second, 2500 * ms, -1, 4980, 0, "processing", nil},
+		}),
+		fold(stagingID, "aws-staging", "aws_inspector2", model.SyncIncremental, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), stagingEvents()),
+		fold(prodFullID, "aws-prod", "aws_inspector2", model.SyncFull, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), prodFullEvents()),
+		fold(prodIncrementalID, "aws-prod", "aws_inspector2", model.SyncIncremental, time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC), []ev{
+			{model.StageInitiating, model.StateSucceeded, model.LevelInfo, 655 * ms, 0, 655 * ms, 0, 0, "credentials resolved", nil},
+			{model.StageConnectivity, model.StateSucceeded, model.LevelInfo, 1902 * ms, 655 * ms, 1902 * ms, 0, 0, "passed: inspector2:ListFindings on us-east-1, inspector2:ListFindings on eu-west-1", nil},
+			{model.StageNormalizing, "", model.LevelWarn, 30 * time.Second, -1, -1, 0, 3, "3 records could not be normalized (missing packageVulnerabilityDetails.vulnerabilityId); sent to the dead-letter topic", nil},
+			{model.StageFetching, model.StateSucceeded, model.LevelInfo, 41307 * ms, 1902 * ms, 41307 * ms, 1032, 0, "fetched 1032 records from eu-west-1 (311), us-east-1 (721)", nil},
+			{model.StageNormalizing, model.StateSucceeded, model.LevelInfo, 42012 * ms, 2480 * ms, 42012 * ms, 1029, 3, "normalized 1029 records on 6 partitions", nil},
+			{model.StageProcessing, model.StateSucceeded, model.LevelInfo, 43118 * ms, 2990 * ms, 43118 * ms, 1029, 0, "wrote 1010 findings and 19 assets", nil},
+		}),
+	}
+}
+
+// fakeStore serves the fixture and, for the syncs the sync tests start, a script of
+// snapshots: one per poll, nil while the log does not show the sync yet.
+type fakeStore struct {
+	mu      sync.Mutex
+	syncs   []syncLog
+	scripts map[string][]*syncLog
+	filter  synclog.Filter
+}
+
+var _ synclog.Store = (*fakeStore)(nil)
+
+func (s *fakeStore) Syncs(_ context.Context, f synclog.Filter) ([]synclog.Sync, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.filter = f
+	var out []synclog.Sync
+	for _, l := range s.syncs {
+		sy := l.sync
+		switch {
+		case f.ConnectorID != "" && sy.ConnectorID != f.ConnectorID,
+			f.Type != "" && sy.Type != f.Type,
+			f.Status != "" && sy.Status != f.Status,
+			!f.From.IsZero() && sy.StartedAt.Before(f.From),
+			!f.To.IsZero() && !sy.StartedAt.Before(f.To),
+			f.Level != "" && !hasLevel(l.entries, f.Level):
+			continue
+		}
+		out = append(out, sy)
+	}
+	if f.Limit > 0 && len(out) > f.Limit {
+		out = out[:f.Limit]
+	}
+	return out, nil
+}
+
+func hasLevel(entries []synclog.Entry, level model.Level) bool {
+	for _, e := range entries {
+		if e.Level == level {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *fakeStore) Sync(_ context.Context, id string, level model.Level) (synclog.Sync, []synclog.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found *syncLog
+	if script := s.scripts[id]; len(script) > 0 {
+		found = script[0]
+		if len(script) > 1 {
+			s.scripts[id] = script[1:]
+		}
+	}
+	for i := range s.syncs {
+		if s.syncs[i].sync.ID == id {
+			found = &s.syncs[i]
+		}
+	}
+	if found == nil {
+		return synclog.Sync{}, nil, synclog.ErrNotFound
+	}
+	var out []synclog.Entry
+	for _, e := range found.entries {
+		if level == "" || e.Level == level {
+			out = append(out, e)
+		}
+	}
+	return found.sync, out, nil
+}
+
+func (s *fakeStore) LastSyncs(context.Context) (map[string]synclog.Sync, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]synclog.Sync{}
+	for _, l := range s.syncs {
+		if _, ok := out[l.sync.ConnectorID]; !ok {
+			out[l.sync.ConnectorID] = l.sync
+		}
+	}
+	return out, nil
+}
+
+// fakeRunner is the fetcher's side: the connectors, their checks and sync starts.
+type fakeRunner struct{}
+
+var _ controlapi.Runner = fakeRunner{}
+
+func (fakeRunner) Connectors() []controlapi.Connector {
+	return []controlapi.Connector{
+		{ID: "aws-prod", Name: "AWS Inspector (production)", Type: "aws_inspector2", Schedule: "every 6h"},
+		{ID: "aws-staging", Name: "AWS Inspector (staging)", Type: "aws_inspector2", Schedule: "every 24h"},
+		{ID: "xdr-prod", Name: "Cortex XDR (EU tenant)", Type: "cortex_xdr", Schedule: "every 1h", RunningSyncID: xdrProdID},
+		{ID: "xdr-lab", Name: "Cortex XDR (lab)", Type: "cortex_xdr", Schedule: "manual", RunningSyncID: xdrLabID},
+	}
+}
+
+func (fakeRunner) Test(_ context.Context, id string) ([]controlapi.Check, error) {
+	switch id {
+	case "aws-prod":
+		return []controlapi.Check{
+			{Stage: model.StageInitiating, Name: "sts:GetCallerIdentity", OK: true},
+			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", OK: true},
+			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-west-1", OK: true},
+		}, nil
+	case "aws-staging":
+		return []controlapi.Check{
+			{Stage: model.StageInitiating, Name: "sts:GetCallerIdentity", OK: true},
+			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", Error: credentialsError()},
+			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-west-1", OK: true},
+		}, nil
+	case "xdr-prod":
+		return nil, &controlapi.BusyError{SyncID: xdrProdID}
+	case "xdr-lab":
+		return nil, &controlapi.BusyError{SyncID: xdrLabID}
+	}
+	return nil, controlapi.ErrUnknownConnector
+}
+
+func (fakeRunner) Start(_ context.Context, id string, _ model.SyncType) (string, error) {
+	switch id {
+	case "aws-prod":
+		return waitProdID, nil
+	case "aws-staging":
+		return waitStagingID, nil
+	case "xdr-prod":
+		return "", &controlapi.BusyError{SyncID: xdrProdID}
+	case "xdr-lab":
+		return "", &controlapi.BusyError{SyncID: xdrLabID}
+	}
+	return "", controlapi.ErrUnknownConnector
+}
+
+// newServer serves the control API over the fixture; token, when set, is required.
+func newServer(t *testing.T, token string) (*httptest.Server, *fakeStore) {
+	t.Helper()
+	prod := prodFullEvents()
+	staging := stagingEvents()
+	snapshot := func(id, connectorID string, typ model.SyncType, evs []ev) *syncLog {
+		l := fold(id, connectorID, "aws_inspector2", typ, now.Add(time.Second), evs)
+		return &l
+	}
+	store := &fakeStore{
+		syncs: fixtureSyncs(),
+		scripts: map[string][]*syncLog{
+			waitProdID: {
+				nil, // the processor has not written the first entry yet
+				snapshot(waitProdID, "aws-prod", model.SyncFull, prod[:5]),
+				snapshot(waitProdID, "aws-prod", model.SyncFull, prod[:8]),
+				snapshot(waitProdID, "aws-prod", model.SyncFull, prod),
+			},
+			waitStagingID: {
+				snapshot(waitStagingID, "aws-staging", model.SyncIncremental, staging[:1]),
+				snapshot(waitStagingID, "aws-staging", model.SyncIncremental, staging),
+			},
+		},
+	}
+	srv := httptest.NewServer(controlapi.New(controlapi.Config{Store: store, Runner: fakeRunner{}, Token: token, Log: slog.New(slog.DiscardHandler)}))
+	t.Cleanup(srv.Close)
+	return srv, store
+}
