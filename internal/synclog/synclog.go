@@ -36,8 +36,8 @@ type Sync struct {
 	FailedStage   string         `json:"failed_stage,omitempty"`
 	StartedAt     time.Time      `json:"started_at"`
 	EndedAt       *time.Time     `json:"ended_at,omitempty"` // nil while In Progress
-	// IngestionSeconds is Initiating start to Fetching end; ProcessingSeconds is Fetching
-	// end to Processing end (the pipeline streams, so most processing overlaps fetching).
+	// IngestionSeconds is Initiating start to Fetching end (or to the end of the stage
+	// that failed before it); ProcessingSeconds is Fetching end to Processing end (the pipeline streams, so most processing overlaps fetching).
 	IngestionSeconds  float64 `json:"ingestion_seconds"`
 	ProcessingSeconds float64 `json:"processing_seconds"`
 	RecordsFetched    int64   `json:"records_fetched"`
@@ -148,9 +148,7 @@ func (s *Sync) derive() {
 	for _, st := range s.Stages {
 		s.RecordsFailed += st.RecordsFailed
 	}
-	if fetching.EndedAt != nil && !s.StartedAt.IsZero() {
-		s.IngestionSeconds = fetching.EndedAt.Sub(s.StartedAt).Seconds()
-	}
+
 	switch {
 	case IsFinal(processing.State) && s.FailedStage != "":
 		s.Status = StatusFailed
@@ -158,6 +156,14 @@ func (s *Sync) derive() {
 		s.Status = StatusDone
 	default:
 		s.Status = StatusInProgress
+	}
+	// Ingestion ends with Fetching, or, in a sync that ended before Fetching did, with
+	// the last of the fetcher's stages to end.
+	s.IngestionSeconds = 0
+	for _, st := range s.Stages[:3] {
+		if st.EndedAt != nil && !s.StartedAt.IsZero() && (fetching.EndedAt != nil || s.Status != StatusInProgress) {
+			s.IngestionSeconds = max(s.IngestionSeconds, st.EndedAt.Sub(s.StartedAt).Seconds())
+		}
 	}
 	s.EndedAt = nil
 	if s.Status != StatusInProgress {

@@ -94,7 +94,7 @@ func TestApply(t *testing.T) {
 			},
 			status: StatusFailed, failedStage: model.StageConnectivity,
 			states: []model.StageState{model.StateSucceeded, model.StateFailed, model.StateSkipped, model.StateSkipped, model.StateSkipped},
-			ended:  true,
+			ended:  true, ingestion: 2,
 		},
 		{
 			name: "fetching failed: still In Progress until Processing ends",
