@@ -149,6 +149,7 @@
     const box = $('auth');
     const wasHidden = box.hidden;
     box.hidden = false;
+    $('loading').hidden = true;
     $('auth-error').hidden = !message;
     $('auth-error').textContent = message;
     if (wasHidden) $('token').focus();
@@ -161,6 +162,7 @@
     setToken(t);
     $('token').value = '';
     $('auth').hidden = true;
+    $('loading').hidden = state.loaded;
     loadAll();
   });
 
@@ -168,6 +170,7 @@
 
   function showLoadError(err) {
     if (err && err.status === 401) return; // the token box says it
+    if (err) $('loading').hidden = true;
     const b = $('load-error');
     b.hidden = !err;
     b.textContent = err ? err.message : '';
@@ -199,6 +202,7 @@
   async function loadSyncs() {
     const seq = ++state.seq;
     clearTimeout(state.timer);
+    $('syncs').setAttribute('aria-busy', 'true');
     try {
       const data = await api('GET', '/api/v1/syncs?' + syncsQuery());
       if (seq !== state.seq) return; // a newer request (another filter) won
@@ -210,7 +214,10 @@
       if (seq !== state.seq) return;
       showLoadError(err);
     } finally {
-      if (seq === state.seq) scheduleRefresh();
+      if (seq === state.seq) {
+        $('syncs').removeAttribute('aria-busy');
+        scheduleRefresh();
+      }
     }
   }
 
@@ -295,14 +302,12 @@
     try {
       const r = await api('POST', `/api/v1/connectors/${encodeURIComponent(c.id)}/test`);
       const checks = r.checks || [];
-      const list = el('ul', { class: 'checks' }, checks.map((ch) => el('li', { class: ch.ok ? 'check ok' : 'check bad' },
-        el('span', { class: 'check-mark', 'aria-hidden': 'true' }, ch.ok ? '✓' : '✗'),
-        el('span', { class: 'check-text' },
-          el('span', { class: 'check-name' }, `${ch.stage}: ${ch.name}`),
-          ch.scope ? el('span', { class: 'muted' }, ` (${ch.scope})`) : null,
-          ch.ok ? el('span', { class: 'visually-hidden' }, ' passed') : el('span', { class: 'visually-hidden' }, ' failed'),
-          ch.error ? el('span', { class: 'check-error' }, errField(ch.error, 'Message') || errField(ch.error, 'Code')) : null,
-          ch.error && errField(ch.error, 'RecommendedAction') ? el('span', { class: 'check-action' }, el('strong', {}, 'Recommended action: '), errField(ch.error, 'RecommendedAction')) : null))));
+      const list = el('ul', { class: 'checks' }, checks.map((ch) => el('li', { class: ch.ok ? 'check check-ok' : 'check check-bad' },
+        el('span', { class: 'check-mark', role: 'img', 'aria-label': ch.ok ? 'passed' : 'failed' }, ch.ok ? '✓' : '✗'),
+        el('div', { class: 'check-text' },
+          el('div', { class: 'check-name' }, `${ch.stage}: ${ch.name}`, ch.scope ? ` (${ch.scope})` : ''),
+          ch.error ? el('div', { class: 'check-error' }, [errField(ch.error, 'Message'), errField(ch.error, 'Code')].filter(Boolean).join(' · ')) : null,
+          ch.error && errField(ch.error, 'RecommendedAction') ? el('div', { class: 'check-action' }, el('strong', {}, 'Recommended action: '), errField(ch.error, 'RecommendedAction')) : null))));
       const n = checks.length;
       const failed = checks.filter((ch) => !ch.ok).length;
       if (r.ok) showResult('ok', `Connectivity test passed: ${n} ${n === 1 ? 'check' : 'checks'} succeeded.`, list);
@@ -329,8 +334,12 @@
     const open = state.expanded.has(s.id);
     const c = state.byId.get(s.connector_id);
     const fetching = stageOf(s, 'Fetching');
+    const processing = stageOf(s, 'Processing');
+    // Ingestion runs to the end of Fetching (or to its skip); Processing has a duration
+    // only when it ran.
     const fetched = fetching && fetching.ended_at;
     const over = s.status !== 'In Progress';
+    const processed = over && fetched && processing && processing.started_at;
     const start = s.started_at ? fmtFull.format(new Date(s.started_at)) : s.id;
     const toggle = el('button', {
       type: 'button', class: 'toggle', 'data-sync': s.id,
@@ -350,7 +359,7 @@
       cell('Activity type', 'col-type', typeLabel(s.type)),
       statusCell,
       cell('Ingestion', 'num col-ingestion', fetched ? duration(s.ingestion_seconds) : el('span', { class: 'muted' }, '—')),
-      cell('Processing', 'num col-processing', over && fetched ? duration(s.processing_seconds) : el('span', { class: 'muted' }, '—')),
+      cell('Processing', 'num col-processing', processed ? duration(s.processing_seconds) : el('span', { class: 'muted' }, '—')),
       cell('Records', 'num col-records', records));
     tr.addEventListener('click', (ev) => {
       // A drag that selects text is not a click on the row.
@@ -460,9 +469,14 @@
     const rows = names.map((name) => {
       const st = byName.get(name) || { name, state: 'pending' };
       const counts = [];
-      if (st.records_in) counts.push(el('span', {}, `${fmtNum.format(st.records_in)} in`));
-      if (st.records_out) counts.push(el('span', {}, `${fmtNum.format(st.records_out)} out`));
-      if (st.records_failed) counts.push(el('span', { class: 'bad' }, `${fmtNum.format(st.records_failed)} failed`));
+      const count = (n, what, cls) => {
+        if (!n) return;
+        if (counts.length) counts.push(el('span', { class: 'muted' }, ' · '));
+        counts.push(el('span', { class: cls }, `${fmtNum.format(n)} ${what}`));
+      };
+      count(st.records_in, 'in');
+      count(st.records_out, 'out');
+      count(st.records_failed, 'failed', 'bad');
       let dur;
       if (st.started_at && st.ended_at) dur = duration(st.seconds);
       else if (st.state === 'running') dur = el('span', { class: 'muted' }, 'running');
