@@ -17,6 +17,7 @@ func TestLoadConnectors(t *testing.T) {
   - id: aws-prod
     name: AWS production
     type: aws_inspector2
+    schedule: {at: "02:30", days: [mon, fri], time_zone: Europe/Paris}
     settings:
       regions: [us-east-1]
       access_key_id: AKIAEXAMPLE
@@ -37,7 +38,7 @@ func TestLoadConnectors(t *testing.T) {
 	}{
 		{name: "valid", file: valid},
 		{name: "inline secret refused", file: strings.Replace(valid, "{env: TEST_AWS_SECRET}", "plain-text-secret", 1),
-			wantErr: []string{"line 8", "secrets may not be written inline", "{env: VARIABLE_NAME}"}},
+			wantErr: []string{"line 9", "secrets may not be written inline", "{env: VARIABLE_NAME}"}},
 		{name: "missing environment variable", file: strings.Replace(valid, "TEST_AWS_SECRET", "NOT_SET_ANYWHERE", 1),
 			wantErr: []string{"aws-prod", "secret_access_key", "NOT_SET_ANYWHERE is not set"}},
 		{name: "missing secret file", file: strings.Replace(valid, secretFile, "/nonexistent/secret", 1),
@@ -56,6 +57,8 @@ func TestLoadConnectors(t *testing.T) {
 			wantErr: []string{"external_id is set but role_arn is not"}},
 		{name: "page size out of range", file: strings.Replace(valid, "regions: [us-east-1]", "regions: [us-east-1]\n      max_results: 500", 1),
 			wantErr: []string{"max_results is 500", "1 to 100"}},
+		{name: "bad schedule", file: strings.Replace(valid, "    type: aws_inspector2\n    settings:\n      regions: [eu-west-1", "    type: aws_inspector2\n    schedule: {at: \"25:00\", time_zone: Mars/Olympus}\n    settings:\n      regions: [eu-west-1", 1),
+			wantErr: []string{"aws-role", `schedule.at is "25:00"`, "Mars/Olympus"}},
 		{name: "not YAML", file: "connectors: [", wantErr: []string{"parsing connectors file"}},
 		{name: "no connectors", file: "connectors: []\n", wantErr: []string{"lists no connectors"}},
 		{name: "settings missing", file: "connectors:\n  - id: a\n    type: aws_inspector2\n", wantErr: []string{"settings is missing"}},
@@ -75,6 +78,9 @@ func TestLoadConnectors(t *testing.T) {
 				}
 				if len(got) != 2 || got[0].ID != "aws-prod" || got[0].Name != "AWS production" || got[1].Name != "aws-role" {
 					t.Errorf("connectors = %+v", got)
+				}
+				if a, b := got[0].Schedule.String(), got[1].Schedule.String(); a != "mon, fri at 02:30 Europe/Paris" || b != "daily at 00:00 UTC" {
+					t.Errorf("schedules %q and %q", a, b)
 				}
 				return
 			}

@@ -150,7 +150,7 @@ func (f *finisher) handle(ctx context.Context, records []*kgo.Record) (kafka.Off
 		}
 		t := f.syncs[id]
 		t.version = uint64(r.Offset)
-		if r.Offset > f.written[r.Partition] {
+		if w, ok := f.written[r.Partition]; !ok || r.Offset > w {
 			entries = append(entries, clickhouse.LoggedEntry{SyncID: id, ConnectorID: t.sync.ConnectorID, Partition: r.Partition, Offset: r.Offset, Entry: entry})
 			dirty[id] = t
 		}
