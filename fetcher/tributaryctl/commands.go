@@ -224,20 +224,12 @@ func (c *cli) syncs(ctx context.Context, g *globals, args []string) error {
 	default:
 		return c.usageError(fs, "--type is %q; use full or incremental", *typ)
 	}
-	switch strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(*statusFlag)) {
-	case "":
-	case "in_progress":
-		f.Status = synclog.StatusInProgress
-	case "done":
-		f.Status = synclog.StatusDone
-	case "failed":
-		f.Status = synclog.StatusFailed
-	default:
-		return c.usageError(fs, "--status is %q; use in_progress, done or failed", *statusFlag)
+	var err error
+	if f.Status, err = synclog.ParseStatus(*statusFlag); err != nil {
+		return c.usageError(fs, "--%v", err)
 	}
-	var ok bool
-	if f.Level, ok = parseLevel(*level); !ok {
-		return c.usageError(fs, "--level is %q; use DEBUG, INFO, WARN or ERROR", *level)
+	if f.Level, err = synclog.ParseLevel(*level); err != nil {
+		return c.usageError(fs, "--%v", err)
 	}
 	if *since != "" {
 		if *from != "" || *to != "" {
@@ -292,9 +284,9 @@ func (c *cli) show(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	lvl, ok := parseLevel(*level)
-	if !ok {
-		return c.usageError(fs, "--level is %q; use DEBUG, INFO, WARN or ERROR", *level)
+	lvl, err := synclog.ParseLevel(*level)
+	if err != nil {
+		return c.usageError(fs, "--%v", err)
 	}
 	client, err := c.client(fs, g)
 	if err != nil {
@@ -327,14 +319,6 @@ func connectorError(id string, err error) error {
 		return fmt.Errorf("a sync of %s is already running: %s; follow it with 'tributaryctl show %s'", id, apiErr.RunningSyncID, apiErr.RunningSyncID)
 	}
 	return err
-}
-
-func parseLevel(s string) (model.Level, bool) {
-	switch l := model.Level(strings.ToUpper(s)); l {
-	case "", model.LevelDebug, model.LevelInfo, model.LevelWarn, model.LevelError:
-		return l, true
-	}
-	return "", false
 }
 
 // parseSince reads a positive duration; it also takes whole days, such as 7d.

@@ -195,7 +195,7 @@ func (a *api) syncs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) sync(w http.ResponseWriter, r *http.Request) {
-	level, err := parseLevel(r.URL.Query().Get("level"))
+	level, err := synclog.ParseLevel(r.URL.Query().Get("level"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -225,19 +225,11 @@ func parseFilter(r *http.Request) (synclog.Filter, error) {
 	default:
 		return f, fmt.Errorf("type is %q; use full or incremental", q.Get("type"))
 	}
-	switch strings.ToLower(strings.ReplaceAll(q.Get("status"), " ", "_")) {
-	case "":
-	case "in_progress":
-		f.Status = synclog.StatusInProgress
-	case "done":
-		f.Status = synclog.StatusDone
-	case "failed":
-		f.Status = synclog.StatusFailed
-	default:
-		return f, fmt.Errorf("status is %q; use in_progress, done or failed", q.Get("status"))
-	}
 	var err error
-	if f.Level, err = parseLevel(q.Get("level")); err != nil {
+	if f.Status, err = synclog.ParseStatus(q.Get("status")); err != nil {
+		return f, err
+	}
+	if f.Level, err = synclog.ParseLevel(q.Get("level")); err != nil {
 		return f, err
 	}
 	for _, p := range []struct {
@@ -260,15 +252,6 @@ func parseFilter(r *http.Request) (synclog.Filter, error) {
 		f.Limit = n
 	}
 	return f, nil
-}
-
-func parseLevel(v string) (model.Level, error) {
-	switch l := model.Level(strings.ToUpper(v)); l {
-	case "", model.LevelDebug, model.LevelInfo, model.LevelWarn, model.LevelError:
-		return l, nil
-	default:
-		return "", fmt.Errorf("level is %q; use DEBUG, INFO, WARN or ERROR", v)
-	}
 }
 
 func (a *api) storeError(w http.ResponseWriter, err error) {

@@ -129,17 +129,10 @@ func filterQuery(f synclog.Filter) (url.Values, error) {
 	}
 	set("connector", f.ConnectorID)
 	set("type", string(f.Type))
-	switch f.Status {
-	case "":
-	case synclog.StatusInProgress:
-		q.Set("status", "in_progress")
-	case synclog.StatusDone:
-		q.Set("status", "done")
-	case synclog.StatusFailed:
-		q.Set("status", "failed")
-	default:
-		return nil, fmt.Errorf("sync status %q is not known; use %q, %q or %q", f.Status, synclog.StatusInProgress, synclog.StatusDone, synclog.StatusFailed)
+	if _, err := synclog.ParseStatus(f.Status.Param()); err != nil {
+		return nil, fmt.Errorf("sync %w", err)
 	}
+	set("status", f.Status.Param())
 	set("level", string(f.Level))
 	if !f.From.IsZero() {
 		q.Set("from", f.From.UTC().Format(time.RFC3339Nano))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/model"
@@ -220,4 +221,30 @@ func PartitionEntry(pd *model.PartitionDone) Entry {
 		msg = fmt.Sprintf("%s %d of %d done: %d records in, %d findings and %d assets out, %d dead-lettered", what, pd.Partition, pd.Partitions, pd.RecordsIn, pd.Findings, pd.Assets, pd.RecordsFailed)
 	}
 	return Entry{Time: pd.Time, Level: model.LevelDebug, Stage: pd.Stage, Message: msg}
+}
+
+// Param is the status as written in a query or on a command line: in_progress, done or
+// failed.
+func (s Status) Param() string { return strings.ToLower(strings.ReplaceAll(string(s), " ", "_")) }
+
+// ParseStatus reads a status written as Param writes it (any case; "-" or " " for "_").
+// The empty string is no status.
+func ParseStatus(v string) (Status, error) {
+	param := strings.NewReplacer("-", "_", " ", "_").Replace(strings.ToLower(v))
+	for _, s := range []Status{"", StatusInProgress, StatusDone, StatusFailed} {
+		if s.Param() == param {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("status is %q; use in_progress, done or failed", v)
+}
+
+// ParseLevel reads a log level in any case. The empty string is no level.
+func ParseLevel(v string) (model.Level, error) {
+	switch l := model.Level(strings.ToUpper(v)); l {
+	case "", model.LevelDebug, model.LevelInfo, model.LevelWarn, model.LevelError:
+		return l, nil
+	default:
+		return "", fmt.Errorf("level is %q; use DEBUG, INFO, WARN or ERROR", v)
+	}
 }
