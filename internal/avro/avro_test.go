@@ -57,6 +57,7 @@ func fullAsset() *model.Asset {
 		ExternalTags:      map[string]string{"env": "prod", "team": "web"},
 		CustomAttributes:  map[string]string{"platform": "linux", "": "empty key"},
 		FetchedAt:         t2,
+		ArchiveReason:     "status",
 	}
 }
 

@@ -59,6 +59,7 @@ var hotLayouts = map[string][]string{
 		"external_tags map<string>",
 		"custom_attributes map<string>",
 		"fetched_at long.timestamp-millis",
+		"archive_reason string",
 	},
 	nameFinding: {
 		"connector_id string",
@@ -269,7 +270,8 @@ func appendAsset(b []byte, a *model.Asset) []byte {
 	b = appendString(b, a.VendorStatus)
 	b = appendStringMap(b, a.ExternalTags)
 	b = appendStringMap(b, a.CustomAttributes)
-	return appendTime(b, a.FetchedAt)
+	b = appendTime(b, a.FetchedAt)
+	return appendString(b, a.ArchiveReason)
 }
 
 func assetSize(a *model.Asset) int {
@@ -281,7 +283,7 @@ func assetSize(a *model.Asset) int {
 		stringSize(a.Provider) + stringSize(a.CloudResourceType) +
 		optionalTimeSize(a.FirstObservedAt) + optionalTimeSize(a.LastObservedAt) +
 		stringSize(a.VendorStatus) + stringMapSize(a.ExternalTags) + stringMapSize(a.CustomAttributes) +
-		timeSize(a.FetchedAt)
+		timeSize(a.FetchedAt) + stringSize(a.ArchiveReason)
 }
 
 func appendFinding(b []byte, f *model.Finding) []byte {
@@ -523,6 +525,7 @@ func (d *decoder) asset() *model.Asset {
 	a.ExternalTags = d.strMap("external_tags")
 	a.CustomAttributes = d.strMap("custom_attributes")
 	a.FetchedAt = d.time("fetched_at")
+	a.ArchiveReason = d.str("archive_reason")
 	return a
 }
 

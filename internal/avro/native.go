@@ -291,6 +291,7 @@ func assetToNative(a *model.Asset) map[string]any {
 		"external_tags":       mapToNative(a.ExternalTags),
 		"custom_attributes":   mapToNative(a.CustomAttributes),
 		"fetched_at":          a.FetchedAt,
+		"archive_reason":      a.ArchiveReason,
 	}
 }
 
@@ -320,6 +321,7 @@ func assetFromNative(r *reader) *model.Asset {
 		ExternalTags:      r.strMap("external_tags"),
 		CustomAttributes:  r.strMap("custom_attributes"),
 		FetchedAt:         r.time("fetched_at"),
+		ArchiveReason:     r.str("archive_reason"),
 	}
 }
 

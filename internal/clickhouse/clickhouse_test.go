@@ -429,6 +429,30 @@ CREATE TABLE IF NOT EXISTS {db}.after_ttl (x String) ENGINE = MergeTree() ORDER 
 	}
 }
 
+// TestMigrateAddColumnTwice re-runs an ADD COLUMN whose column exists, as after a
+// migration interrupted before it was recorded: the migration completes.
+func TestMigrateAddColumnTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := clickhousetest.New(t)
+	files := fstest.MapFS{
+		"migrations/9001_add_again.sql": {Data: []byte(`
+ALTER TABLE {db}.assets ADD COLUMN archive_reason String AFTER vendor_status;
+CREATE TABLE IF NOT EXISTS {db}.after_add (x String) ENGINE = MergeTree() ORDER BY x;
+`)},
+	}
+	if err := c.MigrateFS(ctx, files); err != nil {
+		t.Fatalf("MigrateFS: %v", err)
+	}
+	if n := count(t, c, "SELECT count() FROM system.tables WHERE database = ? AND name = 'after_add'", c.Database()); n != 1 {
+		t.Error("the statement after the repeated ADD COLUMN did not run")
+	}
+	bad := fstest.MapFS{"migrations/9002_bad.sql": {Data: []byte("ALTER TABLE {db}.assets ADD COLUMN broken NoSuchType;\n")}}
+	if err := c.MigrateFS(ctx, bad); err == nil {
+		t.Error("a failing ADD COLUMN of another kind was accepted")
+	}
+}
+
 func count(t *testing.T, c *clickhouse.Client, query string, args ...any) uint64 {
 	t.Helper()
 	rows, err := c.Query(context.Background(), query, args...)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // migrationFiles holds the schema, one NNNN_name.sql file per version.
@@ -87,7 +90,7 @@ func (c *Client) migrate(ctx context.Context, fsys fs.FS) error {
 			if !allSupported(st.requires, features) {
 				continue
 			}
-			if err := c.conn.Exec(ctx, strings.ReplaceAll(st.sql, "{db}", c.db)); err != nil {
+			if err := c.conn.Exec(ctx, strings.ReplaceAll(st.sql, "{db}", c.db)); err != nil && !alreadyAdded(st.sql, err) {
 				return fmt.Errorf("applying migration %04d_%s statement %d: %w", m.version, m.name, i+1, err)
 			}
 		}
@@ -128,6 +131,16 @@ func (c *Client) recordMigration(ctx context.Context, m migration) error {
 		return fmt.Errorf("recording migration %04d_%s: %w", m.version, m.name, err)
 	}
 	return nil
+}
+
+// alreadyAdded says whether err is an ADD COLUMN finding its column there: a migration
+// interrupted after that statement ran is applied again. (ClickHouse 18.16 has no ADD
+// COLUMN IF NOT EXISTS.)
+func alreadyAdded(sql string, err error) bool {
+	// 18.16 answers ILLEGAL_COLUMN (44), later releases DUPLICATE_COLUMN (15).
+	var ex *ch.Exception
+	return errors.As(err, &ex) && (ex.Code == 15 || ex.Code == 44) && strings.Contains(ex.Message, "already exists") &&
+		strings.Contains(strings.ToUpper(sql), "ADD COLUMN")
 }
 
 func allSupported(requires []string, features map[string]bool) bool {

@@ -134,6 +134,7 @@ func assetColumns(assets []model.Asset) ([]column, error) {
 		firstObservedAt   = make([]*time.Time, n)
 		lastObservedAt    = make([]*time.Time, n)
 		vendorStatus      = make([]string, n)
+		archiveReason     = make([]string, n)
 		scope             = make([]string, n)
 		syncID            = make([]string, n)
 		fetchedAt         = make([]time.Time, n)
@@ -173,6 +174,7 @@ func assetColumns(assets []model.Asset) ([]column, error) {
 		provider[i] = a.Provider
 		cloudResourceType[i] = a.CloudResourceType
 		vendorStatus[i] = a.VendorStatus
+		archiveReason[i] = a.ArchiveReason
 		scope[i] = a.Scope
 		syncID[i] = a.SyncID
 		fetchedAt[i] = a.FetchedAt.UTC()
@@ -199,6 +201,7 @@ func assetColumns(assets []model.Asset) ([]column, error) {
 		{"first_observed_at", firstObservedAt},
 		{"last_observed_at", lastObservedAt},
 		{"vendor_status", vendorStatus},
+		{"archive_reason", archiveReason},
 		{"`external_tags.key`", stringPtrs(tagKeys)},
 		{"`external_tags.value`", stringPtrs(tagValues)},
 		{"`custom_attributes.key`", stringPtrs(attrKeys)},

@@ -61,6 +61,9 @@ type Asset struct {
 	ExternalTags      map[string]string
 	CustomAttributes  map[string]string
 	FetchedAt         time.Time
+	// ArchiveReason is empty for an active asset. "status": its vendor status is in the
+	// connector's remove set, so it is archived at once.
+	ArchiveReason string
 }
 
 // Finding is a normalized vulnerability finding on one or more assets.

@@ -188,7 +188,7 @@ func TestFullSyncEndToEnd(t *testing.T) {
 var (
 	assetColumns = []string{"connector_id", "connector_type", "uid", "class", "name", "external_id", "provider_id",
 		"operating_system", "ipv4", "ipv6", "fqdn", "mac_addresses", "image_tags", "image_digest", "provider",
-		"cloud_resource_type", "first_observed_at", "last_observed_at", "vendor_status", "external_tags.key",
+		"cloud_resource_type", "first_observed_at", "last_observed_at", "vendor_status", "archive_reason", "external_tags.key",
 		"external_tags.value", "custom_attributes.key", "custom_attributes.value", "scope"}
 	findingColumns = []string{"connector_id", "connector_type", "uid", "asset_uid", "asset_uids", "asset_class", "asset_name", "name", "cves",
 		"description", "score", "severity", "vendor_severity", "status", "vendor_status", "first_seen", "last_seen",
