@@ -4,11 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/controlapi"
+	"github.com/tributary-sec/tributary/internal/controlapi/controlapitest"
 	"github.com/tributary-sec/tributary/internal/model"
 	"github.com/tributary-sec/tributary/internal/synclog"
 )
@@ -41,18 +43,11 @@ type ev struct {
 	err                *model.ErrorBlock
 }
 
-// syncLog is a sync as the store keeps it.
-type syncLog struct {
-	sync    synclog.Sync
-	entries []synclog.Entry
-}
-
-// fold folds events the way the processor does, keeping each as an entry.
-func fold(id, connectorID, connectorType string, typ model.SyncType, t0 time.Time, evs []ev) syncLog {
-	s := synclog.NewSync(id)
-	var entries []synclog.Entry
+// events returns the stage events of one sync, its times relative to t0.
+func events(id, connectorID, connectorType string, typ model.SyncType, t0 time.Time, evs []ev) []model.StageEvent {
+	out := make([]model.StageEvent, 0, len(evs))
 	for _, e := range evs {
-		se := &model.StageEvent{
+		se := model.StageEvent{
 			SyncID: id, ConnectorID: connectorID, ConnectorType: connectorType, SyncType: typ,
 			Stage: e.stage, State: e.state, Level: e.level, Message: e.msg, Time: t0.Add(e.at),
 			RecordsOut: e.out, RecordsFailed: e.failed, Error: e.err,
@@ -63,10 +58,9 @@ func fold(id, connectorID, connectorType string, typ model.SyncType, t0 time.Tim
 		if e.ended >= 0 {
 			se.EndedAt = t0.Add(e.ended)
 		}
-		s.Apply(se)
-		entries = append(entries, synclog.Entry{Time: se.Time, Level: se.Level, Stage: se.Stage, State: se.State, Message: se.Message, Error: se.Error})
+		out = append(out, se)
 	}
-	return syncLog{sync: *s, entries: entries}
+	return out
 }
 
 const ms = time.Millisecond
@@ -125,18 +119,18 @@ func stagingEvents() []ev {
 	}
 }
 
-func fixtureSyncs() []syncLog {
-	return []syncLog{ // newest first
-		fold(xdrProdID, "xdr-prod", "cortex_xdr", model.SyncFull, now.Add(-90*time.Second), []ev{
+func fixtureEvents() []model.StageEvent {
+	return slices.Concat( // newest first
+		events(xdrProdID, "xdr-prod", "cortex_xdr", model.SyncFull, now.Add(-90*time.Second), []ev{
 			{model.StageInitiating, model.StateSucceeded, model.LevelInfo, 402 * ms, 0, 402 * ms, 0, 0, "credentials resolved", nil},
 			{model.StageConnectivity, model.StateSucceeded, model.LevelInfo, 1130 * ms, 402 * ms, 1130 * ms, 0, 0, "passed: incidents/get_incidents on api-acme.xdr.eu.paloaltonetworks.com", nil},
 			{model.StageFetching, model.StateRunning, model.LevelInfo, 60 * time.Second, 1130 * ms, -1, 5210, 0, "fetched 5210 records so far", nil},
 			{model.StageNormalizing, model.StateRunning, model.LevelInfo, 60 * time.Second, 2 * time.Second, -1, 5100, 0, "normalizing", nil},
 			{model.StageProcessing, model.StateRunning, model.LevelInfo, 60 * time.Second, 2500 * ms, -1, 4980, 0, "processing", nil},
 		}),
-		fold(stagingID, "aws-staging", "aws_inspector2", model.SyncIncremental, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), stagingEvents()),
-		fold(prodFullID, "aws-prod", "aws_inspector2", model.SyncFull, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), prodFullEvents()),
-		fold(prodIncrementalID, "aws-prod", "aws_inspector2", model.SyncIncremental, time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC), []ev{
+		events(stagingID, "aws-staging", "aws_inspector2", model.SyncIncremental, time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC), stagingEvents()),
+		events(prodFullID, "aws-prod", "aws_inspector2", model.SyncFull, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), prodFullEvents()),
+		events(prodIncrementalID, "aws-prod", "aws_inspector2", model.SyncIncremental, time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC), []ev{
 			{model.StageInitiating, model.StateSucceeded, model.LevelInfo, 655 * ms, 0, 655 * ms, 0, 0, "credentials resolved", nil},
 			{model.StageConnectivity, model.StateSucceeded, model.LevelInfo, 1902 * ms, 655 * ms, 1902 * ms, 0, 0, "passed: inspector2:ListFindings on us-east-1, inspector2:ListFindings on eu-west-1", nil},
 			{model.StageNormalizing, "", model.LevelWarn, 30 * time.Second, -1, -1, 0, 3, "3 records could not be normalized (missing packageVulnerabilityDetails.vulnerabilityId); sent to the dead-letter topic", nil},
@@ -144,140 +138,70 @@ func fixtureSyncs() []syncLog {
 			{model.StageNormalizing, model.StateSucceeded, model.LevelInfo, 42012 * ms, 2480 * ms, 42012 * ms, 1029, 3, "normalized 1029 records on 6 partitions", nil},
 			{model.StageProcessing, model.StateSucceeded, model.LevelInfo, 43118 * ms, 2990 * ms, 43118 * ms, 1029, 0, "wrote 1010 findings and 19 assets", nil},
 		}),
-	}
+	)
 }
 
 // fakeStore serves the fixture and, for the syncs the sync tests start, a script of
 // snapshots: one per poll, nil while the log does not show the sync yet.
 type fakeStore struct {
+	*controlapitest.Store
 	mu      sync.Mutex
-	syncs   []syncLog
+	filter  synclog.Filter // of the latest Syncs call; TestCommands reads it under mu
 	scripts map[string][]*syncLog
-	filter  synclog.Filter
 }
+
+// syncLog is a snapshot of a sync's log: the events written so far.
+type syncLog struct{ events []model.StageEvent }
 
 var _ synclog.Store = (*fakeStore)(nil)
 
-func (s *fakeStore) Syncs(_ context.Context, f synclog.Filter) ([]synclog.Sync, error) {
+func (s *fakeStore) Syncs(ctx context.Context, f synclog.Filter) ([]synclog.Sync, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.filter = f
-	var out []synclog.Sync
-	for _, l := range s.syncs {
-		sy := l.sync
-		switch {
-		case f.ConnectorID != "" && sy.ConnectorID != f.ConnectorID,
-			f.Type != "" && sy.Type != f.Type,
-			f.Status != "" && sy.Status != f.Status,
-			!f.From.IsZero() && sy.StartedAt.Before(f.From),
-			!f.To.IsZero() && !sy.StartedAt.Before(f.To),
-			f.Level != "" && !hasLevel(l.entries, f.Level):
-			continue
-		}
-		out = append(out, sy)
-	}
-	if f.Limit > 0 && len(out) > f.Limit {
-		out = out[:f.Limit]
-	}
-	return out, nil
+	s.mu.Unlock()
+	return s.Store.Syncs(ctx, f)
 }
 
-func hasLevel(entries []synclog.Entry, level model.Level) bool {
-	for _, e := range entries {
-		if e.Level == level {
-			return true
-		}
-	}
-	return false
-}
-
-func (s *fakeStore) Sync(_ context.Context, id string, level model.Level) (synclog.Sync, []synclog.Entry, error) {
+func (s *fakeStore) Sync(ctx context.Context, id string, level model.Level) (synclog.Sync, []synclog.Entry, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	var found *syncLog
-	if script := s.scripts[id]; len(script) > 0 {
-		found = script[0]
-		if len(script) > 1 {
-			s.scripts[id] = script[1:]
-		}
+	script := s.scripts[id]
+	if len(script) > 1 {
+		s.scripts[id] = script[1:]
 	}
-	for i := range s.syncs {
-		if s.syncs[i].sync.ID == id {
-			found = &s.syncs[i]
-		}
-	}
-	if found == nil {
+	s.mu.Unlock()
+	switch {
+	case len(script) == 0:
+		return s.Store.Sync(ctx, id, level)
+	case script[0] == nil:
 		return synclog.Sync{}, nil, synclog.ErrNotFound
 	}
-	var out []synclog.Entry
-	for _, e := range found.entries {
-		if level == "" || e.Level == level {
-			out = append(out, e)
-		}
-	}
-	return found.sync, out, nil
+	return controlapitest.NewStore(script[0].events...).Sync(ctx, id, level)
 }
 
-func (s *fakeStore) LastSyncs(context.Context) (map[string]synclog.Sync, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]synclog.Sync{}
-	for _, l := range s.syncs {
-		if _, ok := out[l.sync.ConnectorID]; !ok {
-			out[l.sync.ConnectorID] = l.sync
-		}
+// newRunner is the fetcher's side: the connectors, their checks and sync starts.
+func newRunner() *controlapitest.Runner {
+	return &controlapitest.Runner{
+		List: []controlapi.Connector{
+			{ID: "aws-prod", Name: "AWS Inspector (production)", Type: "aws_inspector2", Schedule: "every 6h"},
+			{ID: "aws-staging", Name: "AWS Inspector (staging)", Type: "aws_inspector2", Schedule: "every 24h"},
+			{ID: "xdr-prod", Name: "Cortex XDR (EU tenant)", Type: "cortex_xdr", Schedule: "every 1h"},
+			{ID: "xdr-lab", Name: "Cortex XDR (lab)", Type: "cortex_xdr", Schedule: "manual"},
+		},
+		Checks: map[string][]controlapi.Check{
+			"aws-prod": {
+				{Stage: model.StageInitiating, Name: "sts:GetCallerIdentity", OK: true},
+				{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", OK: true},
+				{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-west-1", OK: true},
+			},
+			"aws-staging": {
+				{Stage: model.StageInitiating, Name: "sts:GetCallerIdentity", OK: true},
+				{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", Error: credentialsError()},
+				{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-west-1", OK: true},
+			},
+		},
+		Running: map[string]string{"xdr-prod": xdrProdID, "xdr-lab": xdrLabID},
+		SyncIDs: map[string]string{"aws-prod": waitProdID, "aws-staging": waitStagingID},
 	}
-	return out, nil
-}
-
-// fakeRunner is the fetcher's side: the connectors, their checks and sync starts.
-type fakeRunner struct{}
-
-var _ controlapi.Runner = fakeRunner{}
-
-func (fakeRunner) Connectors() []controlapi.Connector {
-	return []controlapi.Connector{
-		{ID: "aws-prod", Name: "AWS Inspector (production)", Type: "aws_inspector2", Schedule: "every 6h"},
-		{ID: "aws-staging", Name: "AWS Inspector (staging)", Type: "aws_inspector2", Schedule: "every 24h"},
-		{ID: "xdr-prod", Name: "Cortex XDR (EU tenant)", Type: "cortex_xdr", Schedule: "every 1h", RunningSyncID: xdrProdID},
-		{ID: "xdr-lab", Name: "Cortex XDR (lab)", Type: "cortex_xdr", Schedule: "manual", RunningSyncID: xdrLabID},
-	}
-}
-
-func (fakeRunner) Test(_ context.Context, id string) ([]controlapi.Check, error) {
-	switch id {
-	case "aws-prod":
-		return []controlapi.Check{
-			{Stage: model.StageInitiating, Name: "sts:GetCallerIdentity", OK: true},
-			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", OK: true},
-			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-west-1", OK: true},
-		}, nil
-	case "aws-staging":
-		return []controlapi.Check{
-			{Stage: model.StageInitiating, Name: "sts:GetCallerIdentity", OK: true},
-			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", Error: credentialsError()},
-			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-west-1", OK: true},
-		}, nil
-	case "xdr-prod":
-		return nil, &controlapi.BusyError{SyncID: xdrProdID}
-	case "xdr-lab":
-		return nil, &controlapi.BusyError{SyncID: xdrLabID}
-	}
-	return nil, controlapi.ErrUnknownConnector
-}
-
-func (fakeRunner) Start(_ context.Context, id string, _ model.SyncType) (string, error) {
-	switch id {
-	case "aws-prod":
-		return waitProdID, nil
-	case "aws-staging":
-		return waitStagingID, nil
-	case "xdr-prod":
-		return "", &controlapi.BusyError{SyncID: xdrProdID}
-	case "xdr-lab":
-		return "", &controlapi.BusyError{SyncID: xdrLabID}
-	}
-	return "", controlapi.ErrUnknownConnector
 }
 
 // newServer serves the control API over the fixture; token, when set, is required.
@@ -286,11 +210,10 @@ func newServer(t *testing.T, token string) (*httptest.Server, *fakeStore) {
 	prod := prodFullEvents()
 	staging := stagingEvents()
 	snapshot := func(id, connectorID string, typ model.SyncType, evs []ev) *syncLog {
-		l := fold(id, connectorID, "aws_inspector2", typ, now.Add(time.Second), evs)
-		return &l
+		return &syncLog{events: events(id, connectorID, "aws_inspector2", typ, now.Add(time.Second), evs)}
 	}
 	store := &fakeStore{
-		syncs: fixtureSyncs(),
+		Store: controlapitest.NewStore(fixtureEvents()...),
 		scripts: map[string][]*syncLog{
 			waitProdID: {
 				nil, // the processor has not written the first entry yet
@@ -304,7 +227,7 @@ func newServer(t *testing.T, token string) (*httptest.Server, *fakeStore) {
 			},
 		},
 	}
-	srv := httptest.NewServer(controlapi.New(controlapi.Config{Store: store, Runner: fakeRunner{}, Token: token, Log: slog.New(slog.DiscardHandler)}))
+	srv := httptest.NewServer(controlapi.New(controlapi.Config{Store: store, Runner: newRunner(), Token: token, Log: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	return srv, store
 }

@@ -1,7 +1,6 @@
 package controlapi_test
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -9,11 +8,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/controlapi"
+	"github.com/tributary-sec/tributary/internal/controlapi/controlapitest"
 	"github.com/tributary-sec/tributary/internal/model"
 	"github.com/tributary-sec/tributary/internal/synclog"
 )
@@ -26,17 +26,12 @@ const (
 
 var clientT0 = time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 
-// clientFold folds stage events the way the processor does and keeps them as entries.
-func clientFold(id string, evs []model.StageEvent) (synclog.Sync, []synclog.Entry) {
-	s := synclog.NewSync(id)
-	var entries []synclog.Entry
+// clientSync gives events to sync id.
+func clientSync(id string, evs ...model.StageEvent) []model.StageEvent {
 	for i := range evs {
-		ev := &evs[i]
-		ev.SyncID = id
-		s.Apply(ev)
-		entries = append(entries, synclog.Entry{Time: ev.Time, Level: ev.Level, Stage: ev.Stage, State: ev.State, Message: ev.Message, Error: ev.Error})
+		evs[i].SyncID = id
 	}
-	return *s, entries
+	return evs
 }
 
 func clientEvent(connectorID string, typ model.SyncType, stage string, state model.StageState, level model.Level, at, started, ended time.Duration, out int64, msg string) model.StageEvent {
@@ -71,134 +66,59 @@ func clientCredentialsError() *model.ErrorBlock {
 	}
 }
 
-func clientData() (done, failed synclog.Sync, doneEntries, failedEntries []synclog.Entry) {
+// clientEvents is the log of two syncs: aws-prod's Done and aws-staging's Failed.
+func clientEvents() []model.StageEvent {
 	const s = time.Second
-	done, doneEntries = clientFold(clientDoneID, []model.StageEvent{
+	done := clientSync(clientDoneID,
 		clientEvent("aws-prod", model.SyncFull, model.StageInitiating, model.StateSucceeded, model.LevelInfo, 800*time.Millisecond, 0, 800*time.Millisecond, 0, "credentials resolved"),
 		clientEvent("aws-prod", model.SyncFull, model.StageConnectivity, model.StateSucceeded, model.LevelInfo, 2*s, 800*time.Millisecond, 2*s, 0, "passed: inspector2:ListFindings on us-east-1, inspector2:ListFindings on eu-west-1"),
 		clientEvent("aws-prod", model.SyncFull, model.StageFetching, model.StateSucceeded, model.LevelInfo, 94*s, 2*s, 94*s, 12480, "fetched 12480 records from eu-west-1 (4113), us-east-1 (8367)"),
 		clientEvent("aws-prod", model.SyncFull, model.StageNormalizing, model.StateSucceeded, model.LevelInfo, 95*s, 3*s, 95*s, 12480, "normalized 12480 records"),
 		clientEvent("aws-prod", model.SyncFull, model.StageProcessing, model.StateSucceeded, model.LevelInfo, 97*s, 4*s, 97*s, 12480, "wrote 12480 findings"),
-	})
+	)
 	failedEv := clientEvent("aws-staging", model.SyncIncremental, model.StageConnectivity, model.StateFailed, model.LevelError, 3*time.Hour+2*s, 3*time.Hour+s, 3*time.Hour+2*s, 0, "")
 	failedEv.Error = clientCredentialsError()
 	failedEv.Error.Message = "inspector2:ListFindings on us-east-1: " + failedEv.Error.Message // as the fetcher logs it
 	failedEv.Message = failedEv.Error.Message
-	failed, failedEntries = clientFold(clientFailedID, []model.StageEvent{
+	failed := clientSync(clientFailedID,
 		clientEvent("aws-staging", model.SyncIncremental, model.StageInitiating, model.StateSucceeded, model.LevelInfo, 3*time.Hour+s, 3*time.Hour, 3*time.Hour+s, 0, "credentials resolved"),
 		failedEv,
 		clientEvent("aws-staging", model.SyncIncremental, model.StageFetching, model.StateSkipped, model.LevelWarn, 3*time.Hour+2*s, -1, -1, 0, "skipped: Connectivity Test failed"),
 		clientEvent("aws-staging", model.SyncIncremental, model.StageNormalizing, model.StateSkipped, model.LevelWarn, 3*time.Hour+2*s, -1, -1, 0, "skipped: Connectivity Test failed"),
 		clientEvent("aws-staging", model.SyncIncremental, model.StageProcessing, model.StateSkipped, model.LevelWarn, 3*time.Hour+2*s, -1, -1, 0, "skipped: Connectivity Test failed"),
-	})
-	return done, failed, doneEntries, failedEntries
+	)
+	return slices.Concat(done, failed)
 }
 
-// clientFakeStore serves fixed syncs and remembers the last filter it was asked.
-type clientFakeStore struct {
-	mu      sync.Mutex
-	syncs   []synclog.Sync // newest first
-	entries map[string][]synclog.Entry
-	filter  synclog.Filter
-}
-
-var _ synclog.Store = (*clientFakeStore)(nil)
-
-func (s *clientFakeStore) Syncs(_ context.Context, f synclog.Filter) ([]synclog.Sync, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.filter = f
-	var out []synclog.Sync
-	for _, sy := range s.syncs {
-		if (f.ConnectorID == "" || sy.ConnectorID == f.ConnectorID) && (f.Status == "" || sy.Status == f.Status) && (f.Type == "" || sy.Type == f.Type) {
-			out = append(out, sy)
-		}
-	}
-	return out, nil
-}
-
-func (s *clientFakeStore) Sync(_ context.Context, id string, level model.Level) (synclog.Sync, []synclog.Entry, error) {
-	for _, sy := range s.syncs {
-		if sy.ID != id {
-			continue
-		}
-		var out []synclog.Entry
-		for _, e := range s.entries[id] {
-			if level == "" || e.Level == level {
-				out = append(out, e)
-			}
-		}
-		return sy, out, nil
-	}
-	return synclog.Sync{}, nil, synclog.ErrNotFound
-}
-
-func (s *clientFakeStore) LastSyncs(context.Context) (map[string]synclog.Sync, error) {
-	out := map[string]synclog.Sync{}
-	for _, sy := range s.syncs {
-		if _, ok := out[sy.ConnectorID]; !ok {
-			out[sy.ConnectorID] = sy
-		}
-	}
-	return out, nil
-}
-
-// clientFakeRunner has two AWS Inspector connectors; aws-staging's key was revoked and
+// clientRunner has two AWS Inspector connectors; aws-staging's key was revoked and
 // xdr-prod has a sync running.
-type clientFakeRunner struct {
-	mu      sync.Mutex
-	started []model.SyncType
-}
-
-var _ controlapi.Runner = (*clientFakeRunner)(nil)
-
-func (r *clientFakeRunner) Connectors() []controlapi.Connector {
-	return []controlapi.Connector{
-		{ID: "aws-prod", Name: "AWS Inspector (production)", Type: "aws_inspector2", Schedule: "every 6h"},
-		{ID: "aws-staging", Name: "AWS Inspector (staging)", Type: "aws_inspector2", Schedule: "every 24h"},
-		{ID: "xdr-prod", Name: "Cortex XDR", Type: "cortex_xdr", Schedule: "every 1h", RunningSyncID: clientRunningID},
+func clientRunner() *controlapitest.Runner {
+	const started = "0193a500-0000-7000-8000-000000000001"
+	return &controlapitest.Runner{
+		List: []controlapi.Connector{
+			{ID: "aws-prod", Name: "AWS Inspector (production)", Type: "aws_inspector2", Schedule: "every 6h"},
+			{ID: "aws-staging", Name: "AWS Inspector (staging)", Type: "aws_inspector2", Schedule: "every 24h"},
+			{ID: "xdr-prod", Name: "Cortex XDR", Type: "cortex_xdr", Schedule: "every 1h"},
+		},
+		Checks: map[string][]controlapi.Check{
+			"aws-prod": {
+				{Stage: model.StageInitiating, Name: "credentials", Scope: "", OK: true},
+				{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", OK: true},
+			},
+			"aws-staging": {
+				{Stage: model.StageInitiating, Name: "credentials", OK: true},
+				{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", Error: clientCredentialsError()},
+			},
+		},
+		Running: map[string]string{"xdr-prod": clientRunningID},
+		SyncIDs: map[string]string{"aws-prod": started, "aws-staging": started},
 	}
 }
 
-func (r *clientFakeRunner) Test(_ context.Context, id string) ([]controlapi.Check, error) {
-	switch id {
-	case "aws-prod":
-		return []controlapi.Check{
-			{Stage: model.StageInitiating, Name: "credentials", Scope: "", OK: true},
-			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", OK: true},
-		}, nil
-	case "aws-staging":
-		return []controlapi.Check{
-			{Stage: model.StageInitiating, Name: "credentials", OK: true},
-			{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", Error: clientCredentialsError()},
-		}, nil
-	case "xdr-prod":
-		return nil, &controlapi.BusyError{SyncID: clientRunningID}
-	}
-	return nil, controlapi.ErrUnknownConnector
-}
-
-func (r *clientFakeRunner) Start(_ context.Context, id string, typ model.SyncType) (string, error) {
-	switch id {
-	case "aws-prod", "aws-staging":
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.started = append(r.started, typ)
-		return "0193a500-0000-7000-8000-000000000001", nil
-	case "xdr-prod":
-		return "", &controlapi.BusyError{SyncID: clientRunningID}
-	}
-	return "", controlapi.ErrUnknownConnector
-}
-
-func clientTestServer(t *testing.T, token string) (*httptest.Server, *clientFakeStore, *clientFakeRunner) {
+func clientTestServer(t *testing.T, token string) (*httptest.Server, *controlapitest.Store, *controlapitest.Runner) {
 	t.Helper()
-	done, failed, doneEntries, failedEntries := clientData()
-	store := &clientFakeStore{
-		syncs:   []synclog.Sync{failed, done},
-		entries: map[string][]synclog.Entry{clientDoneID: doneEntries, clientFailedID: failedEntries},
-	}
-	runner := &clientFakeRunner{}
+	store := controlapitest.NewStore(clientEvents()...)
+	runner := clientRunner()
 	srv := httptest.NewServer(controlapi.New(controlapi.Config{Store: store, Runner: runner, Token: token, Log: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	return srv, store, runner
@@ -274,11 +194,8 @@ func TestClientStartSync(t *testing.T) {
 	if got != want {
 		t.Errorf("StartSync = %+v, want %+v", got, want)
 	}
-	runner.mu.Lock()
-	started := runner.started
-	runner.mu.Unlock()
-	if !reflect.DeepEqual(started, []model.SyncType{model.SyncIncremental}) {
-		t.Errorf("runner started %v, want [incremental]", started)
+	if started := runner.Started(); !reflect.DeepEqual(started, []controlapi.StartedSync{want}) {
+		t.Errorf("runner started %v, want [%v]", started, want)
 	}
 
 	tests := []struct {
@@ -331,10 +248,7 @@ func TestClientSyncs(t *testing.T) {
 	if len(got) != 1 || got[0].ID != clientFailedID {
 		t.Errorf("Syncs(failed aws-staging) = %v, want the failed sync", got)
 	}
-	store.mu.Lock()
-	gotFilter := store.filter
-	store.mu.Unlock()
-	if !reflect.DeepEqual(gotFilter, f) {
+	if gotFilter := store.LastFilter(); !reflect.DeepEqual(gotFilter, f) {
 		t.Errorf("store got filter %+v, want %+v", gotFilter, f)
 	}
 
@@ -346,9 +260,12 @@ func TestClientSyncs(t *testing.T) {
 }
 
 func TestClientSync(t *testing.T) {
-	srv, _, _ := clientTestServer(t, "")
+	srv, store, _ := clientTestServer(t, "")
 	c := controlapi.NewClient(srv.URL, "", srv.Client())
-	_, failed, _, failedEntries := clientData()
+	failed, failedEntries, err := store.Sync(t.Context(), clientFailedID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	s, entries, err := c.Sync(t.Context(), clientFailedID, "")
 	if err != nil {

@@ -1,7 +1,6 @@
 package controlapi_test
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,8 +24,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tributary-sec/tributary/internal/controlapi"
+	"github.com/tributary-sec/tributary/internal/controlapi/controlapitest"
 	"github.com/tributary-sec/tributary/internal/model"
-	"github.com/tributary-sec/tributary/internal/synclog"
 )
 
 // The fixture: three connectors and three syncs, newest first.
@@ -56,7 +55,7 @@ var failedError = &model.ErrorBlock{
 	ResponsePayload: failedPayload,
 }
 
-// fixtureSync is one sync of the fake store: the stage events it was folded from.
+// fixtureSync is one sync of the fixture: its stage events.
 type fixtureSync struct {
 	id, connectorID, connectorType string
 	typ                            model.SyncType
@@ -98,7 +97,8 @@ func mustTime(s string) time.Time {
 	return t
 }
 
-func fixtureSyncs() []*fixtureSync {
+// fixtureStore is the sync log of the fixture.
+func fixtureStore() *controlapitest.Store {
 	const (
 		info  = model.LevelInfo
 		debug = model.LevelDebug
@@ -138,137 +138,34 @@ func fixtureSyncs() []*fixtureSync {
 	running.add(1900, info, model.StageProcessing, model.StateRunning, "processing")
 	running.add(41000, info, model.StageFetching, model.StateRunning, "eu-west-1: 1,840 findings so far", records(0, 1840, 0))
 	running.add(41200, info, model.StageProcessing, model.StateRunning, "wrote 1,700 findings so far", records(1700, 1700, 0))
-	return []*fixtureSync{done, failed, running}
+	return controlapitest.NewStore(slices.Concat(done.events, failed.events, running.events)...)
 }
 
-// fakeStore is a synclog.Store over fixture syncs: it folds their events with the real
-// synclog.Sync.Apply and honours every field of the filter.
-type fakeStore struct {
-	syncs []*fixtureSync
-	err   error // returned by every call when set
-}
-
-var _ synclog.Store = (*fakeStore)(nil)
-
-func fold(f *fixtureSync) (synclog.Sync, []synclog.Entry) {
-	s := synclog.NewSync(f.id)
-	entries := make([]synclog.Entry, 0, len(f.events))
-	for i := range f.events {
-		ev := f.events[i]
-		s.Apply(&ev)
-		entries = append(entries, synclog.Entry{Time: ev.Time, Level: ev.Level, Stage: ev.Stage, State: ev.State, Message: ev.Message, Error: ev.Error})
+// fixtureRunner has three connectors: inspector-prod runs syncRunning, so starting another
+// sync of it (or testing it) is refused.
+func fixtureRunner() *controlapitest.Runner {
+	// checks are the connector's: its credentials, then inspector2:ListFindings in each region.
+	checks := func(id string, regions ...controlapi.Check) []controlapi.Check {
+		return append([]controlapi.Check{{Stage: model.StageInitiating, Name: "credentials", Scope: id, OK: true}}, regions...)
 	}
-	return *s, entries
-}
-
-func (st *fakeStore) Syncs(_ context.Context, f synclog.Filter) ([]synclog.Sync, error) {
-	if st.err != nil {
-		return nil, st.err
+	reachable := []controlapi.Check{
+		{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-west-1", OK: true},
+		{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", OK: true},
 	}
-	var out []synclog.Sync
-	for _, fs := range st.syncs {
-		s, entries := fold(fs)
-		switch {
-		case f.ConnectorID != "" && s.ConnectorID != f.ConnectorID,
-			f.Type != "" && s.Type != f.Type,
-			f.Status != "" && s.Status != f.Status,
-			f.Level != "" && !slices.ContainsFunc(entries, func(e synclog.Entry) bool { return e.Level == f.Level }),
-			!f.From.IsZero() && s.StartedAt.Before(f.From),
-			!f.To.IsZero() && !s.StartedAt.Before(f.To):
-			continue
-		}
-		out = append(out, s)
+	const started = "019ae1aa-0c11-7d2f-8e3a-4b5c6d7e8f90"
+	return &controlapitest.Runner{
+		List: []controlapi.Connector{
+			{ID: "inspector-prod", Name: "AWS Inspector · production", Type: "aws_inspector2", Schedule: "daily at 02:00 Europe/Paris"},
+			{ID: "inspector-staging", Name: "AWS Inspector · staging", Type: "aws_inspector2", Schedule: "mon, wed, fri at 06:00 UTC"},
+			{ID: "xdr-main", Name: "Cortex XDR", Type: "cortex_xdr", Schedule: "daily at 03:30 UTC"},
+		},
+		Checks: map[string][]controlapi.Check{
+			"inspector-staging": checks("inspector-staging", controlapi.Check{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-central-1", Error: failedError}),
+			"xdr-main":          checks("xdr-main", reachable...),
+		},
+		Running: map[string]string{"inspector-prod": syncRunning},
+		SyncIDs: map[string]string{"inspector-staging": started, "xdr-main": started},
 	}
-	slices.SortFunc(out, func(a, b synclog.Sync) int { return b.StartedAt.Compare(a.StartedAt) })
-	if limit := cmp.Or(f.Limit, 100); len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
-}
-
-func (st *fakeStore) Sync(_ context.Context, id string, level model.Level) (synclog.Sync, []synclog.Entry, error) {
-	if st.err != nil {
-		return synclog.Sync{}, nil, st.err
-	}
-	for _, fs := range st.syncs {
-		if fs.id != id {
-			continue
-		}
-		s, entries := fold(fs)
-		if level != "" {
-			entries = slices.DeleteFunc(entries, func(e synclog.Entry) bool { return e.Level != level })
-		}
-		return s, entries, nil
-	}
-	return synclog.Sync{}, nil, synclog.ErrNotFound
-}
-
-func (st *fakeStore) LastSyncs(ctx context.Context) (map[string]synclog.Sync, error) {
-	all, err := st.Syncs(ctx, synclog.Filter{Limit: 1000})
-	if err != nil {
-		return nil, err
-	}
-	last := map[string]synclog.Sync{}
-	for _, s := range all { // newest first
-		if _, ok := last[s.ConnectorID]; !ok {
-			last[s.ConnectorID] = s
-		}
-	}
-	return last, nil
-}
-
-// fakeRunner is a controlapi.Runner with fixed connectors: inspector-prod runs
-// syncRunning, so starting another sync of it is refused.
-type fakeRunner struct {
-	mu      sync.Mutex
-	started []string // "connector/type" of each sync started
-}
-
-var _ controlapi.Runner = (*fakeRunner)(nil)
-
-func (r *fakeRunner) Connectors() []controlapi.Connector {
-	return []controlapi.Connector{
-		{ID: "inspector-prod", Name: "AWS Inspector · production", Type: "aws_inspector2", Schedule: "daily at 02:00 Europe/Paris", RunningSyncID: syncRunning},
-		{ID: "inspector-staging", Name: "AWS Inspector · staging", Type: "aws_inspector2", Schedule: "mon, wed, fri at 06:00 UTC"},
-		{ID: "xdr-main", Name: "Cortex XDR", Type: "cortex_xdr", Schedule: "daily at 03:30 UTC"},
-	}
-}
-
-func (r *fakeRunner) connector(id string) (controlapi.Connector, error) {
-	for _, c := range r.Connectors() {
-		if c.ID == id {
-			return c, nil
-		}
-	}
-	return controlapi.Connector{}, controlapi.ErrUnknownConnector
-}
-
-func (r *fakeRunner) Test(_ context.Context, id string) ([]controlapi.Check, error) {
-	c, err := r.connector(id)
-	if err != nil {
-		return nil, err
-	}
-	checks := []controlapi.Check{{Stage: model.StageInitiating, Name: "credentials", Scope: c.ID, OK: true}}
-	if id == "inspector-staging" {
-		return append(checks, controlapi.Check{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-central-1", Error: failedError}), nil
-	}
-	return append(checks,
-		controlapi.Check{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "eu-west-1", OK: true},
-		controlapi.Check{Stage: model.StageConnectivity, Name: "inspector2:ListFindings", Scope: "us-east-1", OK: true}), nil
-}
-
-func (r *fakeRunner) Start(_ context.Context, id string, typ model.SyncType) (string, error) {
-	c, err := r.connector(id)
-	if err != nil {
-		return "", err
-	}
-	if c.RunningSyncID != "" {
-		return "", &controlapi.BusyError{SyncID: c.RunningSyncID}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.started = append(r.started, id+"/"+string(typ))
-	return "019ae1aa-0c11-7d2f-8e3a-4b5c6d7e8f90", nil
 }
 
 // recorder wraps the API and keeps the requests the page made.
@@ -521,9 +418,8 @@ func stageRows(t *testing.T, ctx context.Context, id string) [][]string {
 
 func TestConnectorLogsPage(t *testing.T) {
 	bctx := startBrowser(t)
-	store := &fakeStore{syncs: fixtureSyncs()}
-	runner := &fakeRunner{}
-	srv, rec := serve(t, controlapi.Config{Store: store, Runner: runner})
+	runner := fixtureRunner()
+	srv, rec := serve(t, controlapi.Config{Store: fixtureStore(), Runner: runner})
 	// The page answers the refused Sync now (409) with a message; the browser logs the
 	// failed request itself.
 	ctx := tab(t, bctx, srv.URL, func(m chromedp.ConsoleMessage) bool {
@@ -801,20 +697,17 @@ func TestConnectorLogsPage(t *testing.T) {
 	if got := eval[string](t, ctx, `document.getElementById('action-result').innerText`); !strings.Contains(got, "already running (sync "+syncRunning+")") {
 		t.Errorf("the 409 reads %q; want the running sync named", got)
 	}
-	runner.mu.Lock()
-	if len(runner.started) != 0 {
-		t.Errorf("syncs started: %v", runner.started)
+	if started := runner.Started(); len(started) != 0 {
+		t.Errorf("syncs started: %v", started)
 	}
-	runner.mu.Unlock()
 	choose(t, ctx, "connector", "xdr-main")
 	waitFor(t, ctx, "no syncs", `!document.getElementById('empty').hidden`)
 	do(t, ctx, "starting a sync of xdr-main", chromedp.Click(chromedp.ID("sync-now")))
 	waitFor(t, ctx, "the start", `document.getElementById('action-result').innerText.includes('sync of Cortex XDR started')`)
-	runner.mu.Lock()
-	if !slices.Equal(runner.started, []string{"xdr-main/full"}) {
-		t.Errorf("syncs started: %v, want xdr-main/full", runner.started)
+	wantStarted := []controlapi.StartedSync{{ConnectorID: "xdr-main", SyncID: "019ae1aa-0c11-7d2f-8e3a-4b5c6d7e8f90", Type: model.SyncFull}}
+	if started := runner.Started(); !slices.Equal(started, wantStarted) {
+		t.Errorf("syncs started: %v, want %v", started, wantStarted)
 	}
-	runner.mu.Unlock()
 }
 
 // TestConnectorLogsPageRefresh checks the page refreshes on its own while a sync is in
@@ -822,7 +715,7 @@ func TestConnectorLogsPage(t *testing.T) {
 // shortened to 100 ms.
 func TestConnectorLogsPageRefresh(t *testing.T) {
 	bctx := startBrowser(t)
-	srv, rec := serve(t, controlapi.Config{Store: &fakeStore{syncs: fixtureSyncs()}, Runner: &fakeRunner{}})
+	srv, rec := serve(t, controlapi.Config{Store: fixtureStore(), Runner: fixtureRunner()})
 	ctx := tab(t, bctx, srv.URL, nil)
 	const fastTimers = `(() => {
 		const setTimeout = window.setTimeout;
@@ -859,7 +752,7 @@ func TestConnectorLogsPageRefresh(t *testing.T) {
 
 func TestConnectorLogsPageToken(t *testing.T) {
 	bctx := startBrowser(t)
-	srv, rec := serve(t, controlapi.Config{Store: &fakeStore{syncs: fixtureSyncs()}, Runner: &fakeRunner{}, Token: "s3cret-t0ken"})
+	srv, rec := serve(t, controlapi.Config{Store: fixtureStore(), Runner: fixtureRunner(), Token: "s3cret-t0ken"})
 	ctx := tab(t, bctx, srv.URL, func(m chromedp.ConsoleMessage) bool {
 		return m.Source == "network" && strings.Contains(m.Text, "401")
 	})
@@ -895,7 +788,7 @@ func TestConnectorLogsPageToken(t *testing.T) {
 
 func TestConnectorLogsPageStoreDown(t *testing.T) {
 	bctx := startBrowser(t)
-	srv, _ := serve(t, controlapi.Config{Store: &fakeStore{err: errors.New("dial tcp 127.0.0.1:9000: connection refused")}, Runner: &fakeRunner{}})
+	srv, _ := serve(t, controlapi.Config{Store: &controlapitest.Store{Err: errors.New("dial tcp 127.0.0.1:9000: connection refused")}, Runner: fixtureRunner()})
 	ctx := tab(t, bctx, srv.URL, func(m chromedp.ConsoleMessage) bool {
 		return m.Source == "network" && strings.Contains(m.Text, "503")
 	})
