@@ -1,5 +1,6 @@
 // Command simulator serves faithful vendor API simulators for tests, the demo and the
-// benchmark: AWS Inspector v2 ListFindings with STS AssumeRole on one listener.
+// benchmark: AWS Inspector v2 ListFindings with STS AssumeRole, or the Cortex XDR public
+// API (get_endpoint and XQL), chosen by -vendor.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tributary-sec/tributary/internal/simulator/cortex"
 	"github.com/tributary-sec/tributary/internal/simulator/inspector"
 )
 
@@ -30,12 +32,20 @@ func main() {
 	}
 }
 
+// Vendors -vendor accepts.
+const (
+	vendorInspector = "inspector"
+	vendorCortex    = "cortex"
+)
+
 // config is the parsed command line.
 type config struct {
 	addr      string
 	logLevel  slog.Level
+	vendor    string
 	inspector bool
 	insp      inspector.Config
+	cortex    cortex.Config
 }
 
 // parseFlags reads flags, each defaulting to its TRIBUTARY_SIM_* environment variable.
@@ -57,8 +67,8 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 		}
 		return n
 	}
-	envFloat := func(name string) float64 {
-		v := env(name, "0")
+	envFloat := func(name string, def float64) float64 {
+		v := env(name, strconv.FormatFloat(def, 'f', -1, 64))
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			envErrs = append(envErrs, fmt.Errorf("parsing TRIBUTARY_SIM_%s=%q: want a number", name, v))
@@ -77,11 +87,11 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	var regions, level string
 	fs.StringVar(&c.addr, "addr", env("ADDR", "127.0.0.1:8481"), "listen address (env TRIBUTARY_SIM_ADDR)")
 	fs.StringVar(&level, "log-level", env("LOG_LEVEL", "info"), "debug logs every request (env TRIBUTARY_SIM_LOG_LEVEL)")
-
-	// Inspector v2 + STS. A Cortex XDR simulator would get its own -xdr switch and
-	// flags and be mounted on the same mux under /public_api/.
-	fs.BoolVar(&c.inspector, "inspector", envBool("INSPECTOR", true), "serve AWS Inspector v2 and STS (env TRIBUTARY_SIM_INSPECTOR)")
+	fs.StringVar(&c.vendor, "vendor", env("VENDOR", vendorInspector), "the vendor API to serve: inspector or cortex (env TRIBUTARY_SIM_VENDOR)")
 	seed := fs.Int64("seed", int64(envInt("SEED", 1)), "dataset seed (env TRIBUTARY_SIM_SEED)")
+
+	// Inspector v2 + STS (-vendor inspector).
+	fs.BoolVar(&c.inspector, "inspector", envBool("INSPECTOR", true), "serve AWS Inspector v2 and STS when -vendor is inspector (env TRIBUTARY_SIM_INSPECTOR)")
 	fs.IntVar(&c.insp.Findings, "findings", envInt("FINDINGS", inspector.DefaultFindings), "findings across all regions (env TRIBUTARY_SIM_FINDINGS)")
 	fs.StringVar(&regions, "regions", env("REGIONS", inspector.DefaultRegion), "comma-separated regions (env TRIBUTARY_SIM_REGIONS)")
 	fs.StringVar(&c.insp.AccountID, "account-id", env("ACCOUNT_ID", inspector.DefaultAccountID), "AWS account id of the findings (env TRIBUTARY_SIM_ACCOUNT_ID)")
@@ -90,14 +100,26 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.insp.RoleARN, "role-arn", env("ROLE_ARN", ""), "the role AssumeRole accepts; empty accepts any (env TRIBUTARY_SIM_ROLE_ARN)")
 	fs.StringVar(&c.insp.ExternalID, "external-id", env("EXTERNAL_ID", ""), "the external id AssumeRole requires; empty requires none (env TRIBUTARY_SIM_EXTERNAL_ID)")
 	fs.IntVar(&c.insp.PageCap, "page-cap", envInt("PAGE_CAP", inspector.DefaultPageCap), "max findings a page (env TRIBUTARY_SIM_PAGE_CAP)")
-	fs.Float64Var(&c.insp.MaxRPS, "max-rps", envFloat("MAX_RPS"), "ListFindings requests a second before ThrottlingException; 0 = no limit (env TRIBUTARY_SIM_MAX_RPS)")
+	fs.Float64Var(&c.insp.MaxRPS, "max-rps", envFloat("MAX_RPS", 0), "ListFindings requests a second before ThrottlingException; 0 = no limit (env TRIBUTARY_SIM_MAX_RPS)")
+
+	// Cortex XDR public API (-vendor cortex). The API key comes from the environment
+	// only, so it never shows in a process listing.
+	fs.IntVar(&c.cortex.Endpoints, "endpoints", envInt("ENDPOINTS", cortex.DefaultEndpoints), "Cortex XDR endpoints of the tenant; 0 = an empty tenant (env TRIBUTARY_SIM_ENDPOINTS)")
+	fs.StringVar(&c.cortex.APIKeyID, "api-key-id", env("CORTEX_API_KEY_ID", cortex.DefaultAPIKeyID), "Cortex XDR API key id (x-xdr-auth-id) accepted (env TRIBUTARY_SIM_CORTEX_API_KEY_ID); the key is env TRIBUTARY_SIM_CORTEX_API_KEY")
+	fs.BoolVar(&c.cortex.Advanced, "advanced-key", envBool("CORTEX_ADVANCED_KEY", false), "the Cortex XDR key is an advanced key (nonce + timestamp + SHA-256) (env TRIBUTARY_SIM_CORTEX_ADVANCED_KEY)")
+	fs.Float64Var(&c.cortex.RequestsPerSecond, "cortex-rps", envFloat("CORTEX_RPS", cortex.DefaultRequestsPerSecond), "Cortex XDR API calls a second before 429; negative = no limit (env TRIBUTARY_SIM_CORTEX_RPS)")
+	fs.IntVar(&c.cortex.PendingPolls, "pending-polls", envInt("CORTEX_PENDING_POLLS", cortex.DefaultPendingPolls), "XQL polls answered PENDING before the result; negative = none (env TRIBUTARY_SIM_CORTEX_PENDING_POLLS)")
+	c.cortex.APIKey = getenv("TRIBUTARY_SIM_CORTEX_API_KEY")
 	if err := errors.Join(envErrs...); err != nil {
 		return c, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	c.insp.Seed = *seed
+	c.insp.Seed, c.cortex.Seed = *seed, *seed
+	if c.cortex.APIKey == "" {
+		c.cortex.APIKey = cortex.DefaultAPIKey
+	}
 	for r := range strings.SplitSeq(regions, ",") {
 		if r = strings.TrimSpace(r); r != "" {
 			c.insp.Regions = append(c.insp.Regions, r)
@@ -106,8 +128,17 @@ func parseFlags(args []string, getenv func(string) string) (config, error) {
 	if err := c.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return c, fmt.Errorf("parsing -log-level: %w", err)
 	}
-	if !c.inspector {
-		return c, errors.New("no simulator enabled: set -inspector")
+	switch c.vendor {
+	case vendorInspector:
+		if !c.inspector {
+			return c, errors.New("no simulator enabled: set -inspector")
+		}
+	case vendorCortex:
+		if c.cortex.APIKeyID == "" {
+			return c, errors.New("-api-key-id must not be empty")
+		}
+	default:
+		return c, fmt.Errorf("unknown -vendor %q: want inspector or cortex", c.vendor)
 	}
 	return c, nil
 }
@@ -122,7 +153,19 @@ func run(args []string, getenv func(string) string) error {
 	defer stop()
 
 	mux := http.NewServeMux()
-	if cfg.inspector {
+	switch {
+	case cfg.vendor == vendorCortex:
+		start := time.Now()
+		sim, err := cortex.New(cfg.cortex)
+		if err != nil {
+			return fmt.Errorf("creating cortex simulator: %w", err)
+		}
+		// The key and its id are credentials: log only whether the built-in one is used.
+		logger.Info("cortex dataset generated", "endpoints", cfg.cortex.Endpoints, "seed", cfg.cortex.Seed,
+			"advanced_key", cfg.cortex.Advanced, "development_key", cfg.cortex.APIKey == cortex.DefaultAPIKey,
+			"rps", cfg.cortex.RequestsPerSecond, "duration_ms", time.Since(start).Milliseconds())
+		mux.Handle("/", sim.Handler())
+	case cfg.inspector:
 		start := time.Now()
 		sim, err := inspector.New(cfg.insp)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"testing"
 
+	"github.com/tributary-sec/tributary/internal/simulator/cortex"
 	"github.com/tributary-sec/tributary/internal/simulator/inspector"
 )
 
@@ -27,6 +28,22 @@ func TestParseFlags(t *testing.T) {
 		{"bad env number", nil, map[string]string{"TRIBUTARY_SIM_PAGE_CAP": "lots"}, nil, true},
 		{"bad log level", []string{"-log-level", "loud"}, nil, nil, true},
 		{"nothing enabled", []string{"-inspector=false"}, nil, nil, true},
+		{"inspector is the default vendor", nil, nil, func(c config) bool { return c.vendor == "inspector" }, false},
+		{"cortex defaults", []string{"--vendor", "cortex"}, nil, func(c config) bool {
+			return c.vendor == "cortex" && c.cortex.Endpoints == cortex.DefaultEndpoints && c.cortex.APIKeyID == cortex.DefaultAPIKeyID &&
+				c.cortex.APIKey == cortex.DefaultAPIKey && !c.cortex.Advanced && c.cortex.RequestsPerSecond == 10 && c.cortex.Seed == 1 &&
+				c.cortex.PendingPolls == 1
+		}, false},
+		{"cortex flags", []string{"--vendor=cortex", "--endpoints", "100000", "--api-key-id", "42", "--advanced-key", "--seed", "9", "--cortex-rps", "-1"},
+			map[string]string{"TRIBUTARY_SIM_CORTEX_API_KEY": "k3y"}, func(c config) bool {
+				return c.cortex.Endpoints == 100000 && c.cortex.APIKeyID == "42" && c.cortex.APIKey == "k3y" && c.cortex.Advanced &&
+					c.cortex.Seed == 9 && c.cortex.RequestsPerSecond == -1
+			}, false},
+		{"cortex env", nil, map[string]string{"TRIBUTARY_SIM_VENDOR": "cortex", "TRIBUTARY_SIM_ENDPOINTS": "0", "TRIBUTARY_SIM_CORTEX_ADVANCED_KEY": "true"},
+			func(c config) bool { return c.vendor == "cortex" && c.cortex.Endpoints == 0 && c.cortex.Advanced }, false},
+		{"cortex ignores -inspector", []string{"-vendor", "cortex", "-inspector=false"}, nil, func(c config) bool { return c.vendor == "cortex" }, false},
+		{"unknown vendor", []string{"-vendor", "qualys"}, nil, nil, true},
+		{"empty key id", []string{"-vendor", "cortex", "-api-key-id", ""}, nil, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

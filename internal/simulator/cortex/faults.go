@@ -1,0 +1,199 @@
+package cortex
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Faults are failures the simulator injects into the public API. Its JSON form (used by
+// POST /_simulator/faults) has snake_case keys and page_delay_ms in milliseconds.
+type Faults struct {
+	Unauthorized    bool          // every call → 401, as a revoked key gets
+	Forbidden       bool          // every call → 403 (key lacks the RBAC role)
+	PaymentRequired bool          // every call → 402 (tenant lacks the license)
+	QueryFail       bool          // XQL queries end with status FAIL when they finish
+	ServerError     int           // the next N calls → 500
+	Throttle        int           // the next N calls → 429
+	Malformed       int           // this many endpoints (deterministic choice) are served with fields of the wrong type; see MalformedIDs
+	PageDelay       time.Duration // sleep before answering each call
+}
+
+// faultsWire is the JSON form of Faults.
+type faultsWire struct {
+	Unauthorized    bool  `json:"unauthorized"`
+	Forbidden       bool  `json:"forbidden"`
+	PaymentRequired bool  `json:"payment_required"`
+	QueryFail       bool  `json:"query_fail"`
+	ServerError     int   `json:"server_error"`
+	Throttle        int   `json:"throttle"`
+	Malformed       int   `json:"malformed"`
+	PageDelayMS     int64 `json:"page_delay_ms"`
+}
+
+// MarshalJSON writes f in the form POST /_simulator/faults accepts.
+func (f Faults) MarshalJSON() ([]byte, error) {
+	return json.Marshal(faultsWire{
+		Unauthorized: f.Unauthorized, Forbidden: f.Forbidden, PaymentRequired: f.PaymentRequired,
+		QueryFail: f.QueryFail, ServerError: f.ServerError, Throttle: f.Throttle, Malformed: f.Malformed,
+		PageDelayMS: f.PageDelay.Milliseconds(),
+	})
+}
+
+// UnmarshalJSON reads the form POST /_simulator/faults accepts, rejecting unknown keys.
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	var w faultsWire
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return fmt.Errorf("decoding faults: %w", err)
+	}
+	*f = Faults{
+		Unauthorized: w.Unauthorized, Forbidden: w.Forbidden, PaymentRequired: w.PaymentRequired,
+		QueryFail: w.QueryFail, ServerError: w.ServerError, Throttle: w.Throttle, Malformed: w.Malformed,
+		PageDelay: time.Duration(w.PageDelayMS) * time.Millisecond,
+	}
+	return nil
+}
+
+// normalized clamps negative counts and delays to zero.
+func (f Faults) normalized() Faults {
+	f.ServerError = max(f.ServerError, 0)
+	f.Throttle = max(f.Throttle, 0)
+	f.Malformed = max(f.Malformed, 0)
+	f.PageDelay = max(f.PageDelay, 0)
+	return f
+}
+
+// fault is what one call draws from the active Faults.
+type fault int
+
+const (
+	faultNone fault = iota
+	faultUnauthorized
+	faultForbidden
+	faultPaymentRequired
+	faultThrottle
+	faultServerError
+)
+
+// faultState holds the active faults; counters count down as calls consume them.
+type faultState struct {
+	mu sync.Mutex
+	f  Faults
+}
+
+func (s *faultState) get() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f
+}
+
+func (s *faultState) set(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.f = f
+}
+
+// take returns the fault the next call suffers, consuming a counter.
+func (s *faultState) take() fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.f.Unauthorized:
+		return faultUnauthorized
+	case s.f.Forbidden:
+		return faultForbidden
+	case s.f.PaymentRequired:
+		return faultPaymentRequired
+	case s.f.Throttle > 0:
+		s.f.Throttle--
+		return faultThrottle
+	case s.f.ServerError > 0:
+		s.f.ServerError--
+		return faultServerError
+	}
+	return faultNone
+}
+
+// malformedSet holds the served bytes of the endpoints chosen to be malformed.
+type malformedSet struct {
+	n     int
+	order []int32          // endpoint indexes in the order chosen
+	bytes map[int32][]byte // by endpoint index
+}
+
+// lookup returns the malformed bytes of endpoint i, if it is one.
+func (m *malformedSet) lookup(i int) ([]byte, bool) {
+	if len(m.bytes) == 0 {
+		return nil, false
+	}
+	b, ok := m.bytes[int32(i)]
+	return b, ok
+}
+
+// Kinds of malformation, cycled through in the order endpoints are chosen.
+const (
+	malformStringTimes   = iota // first_seen / last_seen as ISO-8601 strings
+	malformScalarIP             // ip a bare string, mac_address a number
+	malformNullID               // endpoint_id null
+	malformNumericStatus        // endpoint_status a number, tags a string
+	malformKinds
+)
+
+// plantedEndpoints is how many endpoints open the dataset as documented edge cases; they
+// are never chosen to be malformed.
+const plantedEndpoints = 6
+
+// buildMalformed chooses n endpoints, the same ones for a seed, and renders each broken.
+// The choice for n is a prefix of the choice for any larger n.
+func buildMalformed(d *dataset, n int) *malformedSet {
+	set := &malformedSet{n: n, bytes: make(map[int32][]byte)}
+	cands := max(0, len(d.eps)-plantedEndpoints)
+	n = min(n, cands)
+	if n == 0 {
+		return set
+	}
+	perm := make([]int32, cands)
+	for k := range perm {
+		perm[k] = int32(plantedEndpoints + k)
+	}
+	rng := rand.New(rand.NewPCG(d.seed, 0x6d616c666f726d))
+	for j := range n {
+		k := j + rng.IntN(cands-j)
+		perm[j], perm[k] = perm[k], perm[j]
+		i := perm[j]
+		set.order = append(set.order, i)
+		set.bytes[i] = malform(d.build(int(i)), j%malformKinds)
+	}
+	return set
+}
+
+// malform renders e with one defect of kind.
+func malform(e Endpoint, kind int) []byte {
+	raw, _ := json.Marshal(e)
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	_ = dec.Decode(&m)
+	switch kind {
+	case malformStringTimes:
+		m["first_seen"] = time.UnixMilli(e.FirstSeen).UTC().Format(time.RFC3339)
+		m["last_seen"] = time.UnixMilli(e.LastSeen).UTC().Format(time.RFC3339)
+	case malformScalarIP:
+		if len(e.IP) > 0 {
+			m["ip"] = e.IP[0]
+		}
+		m["mac_address"] = 42
+	case malformNullID:
+		m["endpoint_id"] = nil
+	case malformNumericStatus:
+		m["endpoint_status"] = 1
+		m["tags"] = "prod"
+	}
+	out, _ := json.Marshal(m)
+	return out
+}
