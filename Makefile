@@ -41,10 +41,12 @@ test: test-deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 45m ./...
 
-# bench runs the whole pipeline on 200,000 simulated findings and prints the rates and
+# bench runs the whole pipeline on 200,000 AWS Inspector findings, then on a Cortex XDR
+# tenant of 100,000 endpoints, and prints the rates and
 # each service's peak RSS, then the component micro-benchmarks.
 bench: deps build
 	$(BIN)/localstack --state-dir $(STATE)/bench --bench --findings 200000
+	$(BIN)/localstack --state-dir $(STATE)/bench --bench --bench-vendor cortex --endpoints 100000
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/avro ./internal/connector/awsinspector ./internal/clickhouse
 
 clean:

@@ -77,6 +77,29 @@ func scrape(client *http.Client, addr, metric string) (float64, error) {
 	return sum, sc.Err()
 }
 
+// rowCounts counts the findings and assets in ClickHouse.
+func (s *localStack) rowCounts(ctx context.Context) (findings, assets int, err error) {
+	for _, q := range []struct {
+		table string
+		n     *int
+	}{{"findings", &findings}, {"assets", &assets}} {
+		r, err := s.store.Query(ctx, "SELECT count() FROM tributary."+q.table+" FINAL")
+		if err != nil {
+			return 0, 0, err
+		}
+		for r.Next() {
+			var n uint64
+			if err := r.Scan(&n); err != nil {
+				r.Close()
+				return 0, 0, err
+			}
+			*q.n = int(n)
+		}
+		r.Close()
+	}
+	return findings, assets, nil
+}
+
 // bench measures the start-up Full sync: end-to-end findings/s, each stage's rate and
 // every service's peak RSS. It checks that every finding landed in ClickHouse.
 func (s *localStack) bench(ctx context.Context, o options) error {
@@ -96,28 +119,31 @@ func (s *localStack) bench(ctx context.Context, o options) error {
 	if sy.FailedStage != "" {
 		return fmt.Errorf("the benchmark sync failed at %s; see %s/logs", sy.FailedStage, s.dir)
 	}
-	var rows uint64
-	r, err := s.store.Query(ctx, "SELECT count() FROM tributary.findings FINAL")
+	fetching, _ := sy.Stage(model.StageFetching)
+	findings, assets, err := s.rowCounts(ctx)
 	if err != nil {
 		return err
 	}
-	for r.Next() {
-		if err := r.Scan(&rows); err != nil {
-			return err
-		}
+	title := fmt.Sprintf("one AWS Inspector Full sync of %d findings (simulator page cap %d)", o.findings, o.pageCap)
+	simulator, simNote := s.simulator, "(AWS stand-in)"
+	wantFindings, wantAssets := o.findings, -1
+	if o.vendor == "cortex" {
+		// Fetching's records are the endpoints and their vulnerability rows.
+		wantFindings, wantAssets = int(fetching.RecordsOut)-o.endpoints, o.endpoints
+		title = fmt.Sprintf("one Cortex XDR Full sync of %d endpoints and their %d findings", o.endpoints, wantFindings)
+		simulator, simNote = s.cortexSim, "(Cortex XDR stand-in)"
 	}
-	r.Close()
-	if int(rows) != o.findings {
-		return fmt.Errorf("benchmark: %d findings in ClickHouse, want %d", rows, o.findings)
+	if findings != wantFindings || (wantAssets >= 0 && assets != wantAssets) {
+		return fmt.Errorf("benchmark: %d findings and %d assets in ClickHouse, want %d and %d", findings, assets, wantFindings, wantAssets)
 	}
-	fetching, _ := sy.Stage(model.StageFetching)
+	o.findings = findings
 	processing, _ := sy.Stage(model.StageProcessing)
 	total := processing.EndedAt.Sub(sy.Started())
 	fetchDur := fetching.EndedAt.Sub(fetching.StartedAt)
 	normRate, normDur := normalized.rate()
 	writeRate, writeDur := written.rate()
 
-	fmt.Printf("\nBenchmark: one Full sync of %d findings (simulator page cap %d), simulator → ClickHouse rows visible\n", o.findings, o.pageCap)
+	fmt.Printf("\nBenchmark: %s, simulator → ClickHouse rows visible\n", title)
 	fmt.Printf("  end to end     %8.0f findings/s  (%s)\n", float64(o.findings)/total.Seconds(), total.Round(time.Millisecond))
 	fmt.Printf("  fetching       %8.0f records/s   (%s)\n", float64(fetching.RecordsOut)/fetchDur.Seconds(), fetchDur.Round(time.Millisecond))
 	fmt.Printf("  normalizing    %8.0f records/s   (%s, first to last record)\n", normRate, normDur.Round(time.Millisecond))
@@ -133,7 +159,7 @@ func (s *localStack) bench(ctx context.Context, o options) error {
 	}
 	procs = append(procs,
 		measured{"kfake", "(in-memory test Kafka)", s.kfake.PID()},
-		measured{"simulator", "(AWS stand-in)", s.simulator.PID()},
+		measured{"simulator", simNote, simulator.PID()},
 		measured{"clickhouse", "(ClickHouse 18.16 server)", s.clickhouse.PID()})
 	for _, p := range procs {
 		rss, err := stack.PeakRSS(p.name, p.pid)

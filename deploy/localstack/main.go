@@ -31,17 +31,18 @@ func main() {
 
 // ports of the local stack, each overridable by an environment variable.
 type ports struct {
-	kafka, clickhouse, clickhouseHTTP, simulator, api int
-	admin                                             map[string]int
+	kafka, clickhouse, clickhouseHTTP, simulator, cortexSimulator, api int
+	admin                                                              map[string]int
 }
 
 func readPorts() ports {
 	return ports{
-		kafka:          service.EnvInt("TRIBUTARY_KAFKA_PORT", 19092),
-		clickhouse:     service.EnvInt("TRIBUTARY_CLICKHOUSE_PORT", 19000),
-		clickhouseHTTP: service.EnvInt("TRIBUTARY_CLICKHOUSE_HTTP_PORT", 18123),
-		simulator:      service.EnvInt("TRIBUTARY_SIMULATOR_PORT", 18481),
-		api:            service.EnvInt("TRIBUTARY_API_PORT", 18480),
+		kafka:           service.EnvInt("TRIBUTARY_KAFKA_PORT", 19092),
+		clickhouse:      service.EnvInt("TRIBUTARY_CLICKHOUSE_PORT", 19000),
+		clickhouseHTTP:  service.EnvInt("TRIBUTARY_CLICKHOUSE_HTTP_PORT", 18123),
+		simulator:       service.EnvInt("TRIBUTARY_SIMULATOR_PORT", 18481),
+		cortexSimulator: service.EnvInt("TRIBUTARY_CORTEX_SIMULATOR_PORT", 18482),
+		api:             service.EnvInt("TRIBUTARY_API_PORT", 18480),
 		admin: map[string]int{
 			"fetcher":    service.EnvInt("TRIBUTARY_FETCHER_ADMIN_PORT", 19464),
 			"normalizer": service.EnvInt("TRIBUTARY_NORMALIZER_ADMIN_PORT", 19465),
@@ -55,7 +56,9 @@ type options struct {
 	binDir     string
 	connectors string
 	bench      bool
+	vendor     string // the benchmarked connector type's simulator: inspector or cortex
 	findings   int
+	endpoints  int
 	pageCap    int
 }
 
@@ -66,10 +69,15 @@ func run() error {
 	fs.StringVar(&o.binDir, "bin-dir", "", "directory of the service binaries (default: beside this binary)")
 	fs.StringVar(&o.connectors, "connectors", "", "connectors file to sync instead of the demo connectors")
 	fs.BoolVar(&o.bench, "bench", false, "measure one Full sync of --findings simulated findings, print the figures and exit")
-	fs.IntVar(&o.findings, "findings", 2000, "findings the simulator generates")
+	fs.StringVar(&o.vendor, "bench-vendor", "inspector", "with --bench: the connector to measure, inspector (--findings) or cortex (--endpoints)")
+	fs.IntVar(&o.findings, "findings", 2000, "findings the AWS Inspector simulator generates")
+	fs.IntVar(&o.endpoints, "endpoints", 500, "endpoints the Cortex XDR simulator generates (each with its CVEs)")
 	fs.IntVar(&o.pageCap, "page-cap", 25, "findings per ListFindings page the simulator returns at most")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
+	}
+	if o.vendor != "inspector" && o.vendor != "cortex" {
+		return fmt.Errorf("--bench-vendor is %q; use inspector or cortex", o.vendor)
 	}
 	if o.binDir == "" {
 		exe, err := os.Executable()
@@ -102,7 +110,8 @@ type localStack struct {
 	clickhouse *clickhouse.Server
 	store      *clickhouse.Client
 	kfake      *stack.Process
-	simulator  *stack.Process
+	simulator  *stack.Process // AWS Inspector
+	cortexSim  *stack.Process
 	services   *stack.Services
 	connectors []string
 	started    time.Time
@@ -149,10 +158,26 @@ func startStack(ctx context.Context, o options, p ports) (*localStack, error) {
 	if err := s.simulator.WaitReady(ctx, "http://"+simAddr+"/_simulator/healthz"); err != nil {
 		return s, err
 	}
+	fmt.Printf("starting the Cortex XDR simulator on 127.0.0.1:%d (%d endpoints)\n", p.cortexSimulator, o.endpoints)
+	xdrAddr := fmt.Sprintf("127.0.0.1:%d", p.cortexSimulator)
+	s.cortexSim, err = stack.StartProcess("cortex-simulator", filepath.Join(o.binDir, "simulator"), []string{
+		"--vendor", "cortex", "--addr", xdrAddr, "--seed", "7", "--endpoints", strconv.Itoa(o.endpoints),
+		"--api-key-id", demoXDRKeyID, "--advanced-key",
+	}, append(os.Environ(), "TRIBUTARY_SIM_CORTEX_API_KEY="+demoXDRKey), logDir)
+	if err != nil {
+		return s, err
+	}
+	if err := s.cortexSim.WaitReady(ctx, "http://"+xdrAddr+"/_simulator/healthz"); err != nil {
+		return s, err
+	}
 	connectorsFile := o.connectors
 	if connectorsFile == "" {
 		connectorsFile = filepath.Join(o.stateDir, "connectors.yaml")
-		if err := os.WriteFile(connectorsFile, []byte(demoConnectors("http://"+simAddr)), 0o644); err != nil {
+		conf := demoConnectors("http://"+simAddr, "http://"+xdrAddr)
+		if o.bench {
+			conf = benchConnectors(o.vendor, "http://"+simAddr, "http://"+xdrAddr)
+		}
+		if err := os.WriteFile(connectorsFile, []byte(conf), 0o644); err != nil {
 			return s, fmt.Errorf("writing demo connectors: %w", err)
 		}
 	}
@@ -174,7 +199,7 @@ func startStack(ctx context.Context, o options, p ports) (*localStack, error) {
 		Database:       clickhouse.DefaultDatabase,
 		Connectors:     connectorsFile,
 		SyncAtStart:    "full",
-		FetcherEnv:     []string{demoSecretEnv + "=" + demoSecretAccessKey, wrongSecretEnv + "=" + wrongSecretValue},
+		FetcherEnv:     []string{demoSecretEnv + "=" + demoSecretAccessKey, wrongSecretEnv + "=" + wrongSecretValue, demoXDRKeyEnv + "=" + demoXDRKey},
 		AdminPorts:     p.admin,
 		APIPort:        p.api,
 	})
@@ -186,7 +211,7 @@ func (s *localStack) stop() {
 	if s.services != nil {
 		errs = append(errs, s.services.Stop())
 	}
-	for _, p := range []*stack.Process{s.simulator, s.kfake} {
+	for _, p := range []*stack.Process{s.cortexSim, s.simulator, s.kfake} {
 		if p != nil {
 			errs = append(errs, p.Stop())
 		}
@@ -210,7 +235,7 @@ func (s *localStack) waitForSyncs(ctx context.Context) (map[string]*stack.Sync, 
 	died := make(chan error, 1)
 	go func() {
 		for ctx.Err() == nil {
-			for _, p := range []*stack.Process{s.kfake, s.simulator} {
+			for _, p := range []*stack.Process{s.kfake, s.simulator, s.cortexSim} {
 				if err := p.Exited(); err != nil {
 					died <- err
 					cancel()

@@ -42,13 +42,19 @@ func (p *pipeline) start(ctx context.Context, cfg stack.Config) *stack.Services 
 	return svc
 }
 
-// waitSync polls the syncs table until the connector's newest sync satisfies done.
+// waitSync polls the syncs table until aws-e2e's newest sync satisfies done.
 func (p *pipeline) waitSync(ctx context.Context, svc *stack.Services, what string, done func(synclog.Sync) bool) synclog.Sync {
+	p.t.Helper()
+	return p.waitSyncOf(ctx, svc, "aws-e2e", what, done)
+}
+
+// waitSyncOf polls the syncs table until the connector's newest sync satisfies done.
+func (p *pipeline) waitSyncOf(ctx context.Context, svc *stack.Services, connectorID, what string, done func(synclog.Sync) bool) synclog.Sync {
 	p.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	var last []synclog.Sync
 	for time.Now().Before(deadline) {
-		syncs, err := p.store.Syncs(ctx, synclog.Filter{ConnectorID: "aws-e2e"})
+		syncs, err := p.store.Syncs(ctx, synclog.Filter{ConnectorID: connectorID})
 		if err != nil {
 			p.t.Fatal(err)
 		}

@@ -66,10 +66,10 @@ type pipeline struct {
 	connectors string
 }
 
+// newPipeline returns a pipeline whose connectors file holds one Inspector connector on
+// sim; a nil sim leaves the connectors file to the test.
 func newPipeline(t *testing.T, sim *inspector.Simulator) *pipeline {
 	t.Helper()
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
 	p := &pipeline{t: t, kafka: kafkatest.New(t, 4), database: clickhousetest.NewDatabase(t)}
 	var err error
 	p.store, err = clickhouse.Open(context.Background(), clickhouse.Options{Addr: clickhousetest.Addr(t), Database: p.database})
@@ -77,6 +77,11 @@ func newPipeline(t *testing.T, sim *inspector.Simulator) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.store.Close() })
+	if sim == nil {
+		return p
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
 	p.connectors = filepath.Join(t.TempDir(), "connectors.yaml")
 	conf := fmt.Sprintf(`connectors:
   - id: aws-e2e

@@ -9,10 +9,12 @@ import (
 
 	"github.com/tributary-sec/tributary/internal/connector"
 	"github.com/tributary-sec/tributary/internal/connector/awsinspector"
+	"github.com/tributary-sec/tributary/internal/connector/cortexxdr"
 )
 
 var types = map[string]connector.Type{
 	awsinspector.TypeName: awsinspector.Type,
+	cortexxdr.TypeName:    cortexxdr.Type,
 }
 
 // Lookup returns the connector type called name.

@@ -1,0 +1,110 @@
+package stack_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/simulator/cortex"
+	"github.com/tributary-sec/tributary/internal/stack"
+	"github.com/tributary-sec/tributary/internal/synclog"
+)
+
+const xdrKeyEnv = "TRIBUTARY_E2E_XDR_KEY"
+
+// TestCortexXDRFullSyncEndToEnd syncs a small Cortex XDR tenant and checks the ClickHouse
+// rows field by field: endpoints sharing a name stay distinct assets, LOST and
+// UNINSTALLED endpoints (the remove set) are archived, and findings point at every
+// endpoint of their host name.
+func TestCortexXDRFullSyncEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	sim, err := cortex.New(cortex.Config{Seed: 3, Endpoints: 12, APIKeyID: "42", APIKey: "e2e-xdr-key", Advanced: true, RequestsPerSecond: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	p := newPipeline(t, nil)
+	conf := fmt.Sprintf(`connectors:
+  - id: xdr-e2e
+    type: cortex_xdr
+    settings:
+      base_url: %s
+      api_key_id: "42"
+      api_key: {env: %s}
+      key_type: advanced
+      remove_statuses: [LOST, UNINSTALLED]
+`, srv.URL, xdrKeyEnv)
+	p.connectors = filepath.Join(t.TempDir(), "xdr.yaml")
+	if err := os.WriteFile(p.connectors, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(xdrKeyEnv, "e2e-xdr-key")
+	svc := p.start(ctx, stack.Config{SyncAtStart: "full"})
+	s := p.waitSyncOf(ctx, svc, "xdr-e2e", "the sync to end", func(s synclog.Sync) bool { return s.Status != synclog.StatusInProgress })
+	if s.Status != synclog.StatusDone {
+		t.Fatalf("sync %s at %q: %+v", s.Status, s.FailedStage, s.Error)
+	}
+	endpoints, rows := sim.Endpoints(), sim.CVERows()
+	if want := int64(len(endpoints) + len(rows)); s.RecordsFetched != want {
+		t.Errorf("fetched %d records, want %d endpoints + %d vulnerability rows", s.RecordsFetched, len(endpoints), len(rows))
+	}
+
+	got := p.rows(t)
+	checkGolden(t, "testdata/e2e_cortex_rows.golden.json", got)
+	if len(got.Assets) != len(endpoints) || len(got.Findings) != len(rows) {
+		t.Errorf("%d assets and %d findings in ClickHouse, want %d and %d", len(got.Assets), len(got.Findings), len(endpoints), len(rows))
+	}
+	byUID := map[string]map[string]string{}
+	for _, a := range got.Assets {
+		byUID[a["uid"]] = a
+	}
+	names := map[string][]string{}
+	for _, e := range endpoints {
+		a := byUID[e.EndpointID]
+		if a == nil {
+			t.Errorf("endpoint %s (%s) is not an asset", e.EndpointID, e.EndpointName)
+			continue
+		}
+		names[e.EndpointName] = append(names[e.EndpointName], e.EndpointID)
+		want := ""
+		if e.EndpointStatus == "LOST" || e.EndpointStatus == "UNINSTALLED" {
+			want = "status"
+		}
+		if a["archive_reason"] != want || a["vendor_status"] != e.EndpointStatus || a["class"] != string(model.ClassDevice) {
+			t.Errorf("endpoint %s (%s): archive_reason %q, vendor_status %q, class %q; want %q, %q, Device",
+				e.EndpointID, e.EndpointStatus, a["archive_reason"], a["vendor_status"], a["class"], want, e.EndpointStatus)
+		}
+	}
+	shared := 0
+	for name, ids := range names {
+		slices.Sort(ids)
+		if len(ids) > 1 {
+			shared++
+			for _, f := range got.Findings {
+				if f["asset_name"] == name && f["asset_uids"] != fmt.Sprintf("['%s']", joinQuoted(ids)) {
+					t.Errorf("finding %s on host %s links %s, want every endpoint of that name, in id order: %v", f["uid"], name, f["asset_uids"], ids)
+				}
+			}
+		}
+	}
+	if shared == 0 {
+		t.Error("the tenant has no two endpoints sharing a name; pick a seed that does")
+	}
+}
+
+func joinQuoted(ids []string) string {
+	out := ""
+	for i, id := range ids {
+		if i > 0 {
+			out += "','"
+		}
+		out += id
+	}
+	return out
+}
