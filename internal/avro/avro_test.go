@@ -128,6 +128,9 @@ func roundTripCases() []struct {
 			ExternalTags: map[string]string{}, CustomAttributes: map[string]string{}, FetchedAt: t0,
 		}},
 		{"asset empty strings in collections", &model.Asset{IPv4: []string{""}, ExternalTags: map[string]string{"k": ""}}},
+		{"enriched asset archived", &model.EnrichedAsset{Asset: *fullAsset(), State: model.AssetArchived,
+			Transition: &model.AssetTransition{OldState: model.AssetActive, NewState: model.AssetArchived, Reason: "not_returned"}}},
+		{"enriched asset without transition", &model.EnrichedAsset{Asset: model.Asset{UID: "a", FetchedAt: t0}, State: model.AssetActive}},
 		{"finding all fields", fullFinding()},
 		{"finding nil score and port", noScore},
 		{"finding zero score and port", zeroScore},
@@ -447,7 +450,7 @@ func TestFromNativeTypeMismatch(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	want := []string{nameAsset, nameDeadLetter, nameEnrichedFinding, nameFinding, namePartitionDone, nameRawRecord, nameStageEvent, nameSyncEnd}
+	want := []string{nameAsset, nameDeadLetter, nameEnrichedAsset, nameEnrichedFinding, nameFinding, namePartitionDone, nameRawRecord, nameStageEvent, nameSyncEnd}
 	if got := newCodec(t).Names(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Names = %v, want %v", got, want)
 	}

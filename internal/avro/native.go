@@ -17,6 +17,7 @@ const (
 	nameAsset           = "tributary.v1.Asset"
 	nameFinding         = "tributary.v1.Finding"
 	nameEnrichedFinding = "tributary.v1.EnrichedFinding"
+	nameEnrichedAsset   = "tributary.v1.EnrichedAsset"
 	nameStageEvent      = "tributary.v1.StageEvent"
 	namePartitionDone   = "tributary.v1.PartitionDone"
 	nameDeadLetter      = "tributary.v1.DeadLetter"
@@ -74,6 +75,20 @@ func toNative(msg any) (string, map[string]any, error) {
 			"finding":    findingToNative(&m.Finding),
 			"severity":   string(m.Severity),
 			"status":     string(m.Status),
+			"transition": transition,
+		}, nil
+	case *model.EnrichedAsset:
+		var transition any
+		if t := m.Transition; t != nil {
+			transition = goavro.Union("tributary.v1.AssetTransition", map[string]any{
+				"old_state": t.OldState,
+				"new_state": t.NewState,
+				"reason":    t.Reason,
+			})
+		}
+		return nameEnrichedAsset, map[string]any{
+			"asset":      assetToNative(&m.Asset),
+			"state":      m.State,
 			"transition": transition,
 		}, nil
 	case *model.StageEvent:
@@ -193,6 +208,15 @@ func fromNative(name string, m map[string]any) (any, error) {
 			}
 		}
 		out = ef
+	case nameEnrichedAsset:
+		ea := &model.EnrichedAsset{State: r.str("state")}
+		inner := r.nested(r.record("asset"))
+		ea.Asset = *assetFromNative(&inner)
+		if t := r.union("transition"); t != nil {
+			tr := r.nested(t)
+			ea.Transition = &model.AssetTransition{OldState: tr.str("old_state"), NewState: tr.str("new_state"), Reason: tr.str("reason")}
+		}
+		out = ea
 	case nameStageEvent:
 		ev := &model.StageEvent{
 			SyncID:        r.str("sync_id"),

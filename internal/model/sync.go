@@ -132,6 +132,26 @@ type EnrichedFinding struct {
 	Transition *Transition // set when the finding's status changed
 }
 
+// Asset lifecycle states.
+const (
+	AssetActive   = "active"
+	AssetArchived = "archived"
+)
+
+// EnrichedAsset is a processed asset as downstream services see it.
+type EnrichedAsset struct {
+	Asset      Asset
+	State      string           // AssetActive or AssetArchived
+	Transition *AssetTransition // set when the asset's state changed (or it is new)
+}
+
+// AssetTransition is a change of an asset's lifecycle state.
+type AssetTransition struct {
+	OldState string // empty for a new asset
+	NewState string
+	Reason   string // new, status, not_returned, retention or restored
+}
+
 // Transition is a status change of a finding.
 type Transition struct {
 	OldStatus Status
