@@ -40,6 +40,8 @@ type finisher struct {
 	// endOffsets lists a sync-log partition's end offsets, read on assignment.
 	endOffsets func(ctx context.Context) (map[int32]int64, error)
 	retry      func(ctx context.Context, what string, f func() error) error
+	// sweep applies "missing means gone" to one scope of a successful Full sync.
+	sweepScope func(ctx context.Context, connectorID, scope, syncID string) (archived, fixed int, err error)
 
 	mu      sync.Mutex
 	syncs   map[string]*tracked
@@ -264,7 +266,10 @@ func (f *finisher) endStages(ctx context.Context, t *tracked, now time.Time) err
 			return err
 		}
 	}
-	if p := s.Stage(model.StageProcessing); !synclog.IsFinal(p.State) && synclog.IsFinal(s.Stage(model.StageNormalizing).State) && complete(t.processed) {
+	// Processing ends once every normalized partition is written and Fetching's own end
+	// is in the log (its markers may overtake it), so a failed Fetching is never swept.
+	if p := s.Stage(model.StageProcessing); !synclog.IsFinal(p.State) && synclog.IsFinal(s.Stage(model.StageNormalizing).State) &&
+		synclog.IsFinal(fetching.State) && complete(t.processed) {
 		var assets, findings int64
 		var last model.PartitionDone
 		for _, pd := range sortedParts(t.processed) {
@@ -273,10 +278,16 @@ func (f *finisher) endStages(ctx context.Context, t *tracked, now time.Time) err
 				last = pd
 			}
 		}
+		swept, err := f.sweepScopes(ctx, t, last)
+		if err != nil {
+			// Processing stays open; the next sweep tries again (sweeping is idempotent).
+			f.log.Error("sweeping a Full sync; will retry", "sync_id", s.ID, "connector", s.ConnectorID, "err", err)
+			return nil
+		}
 		ev := f.event(t, model.StageProcessing, now)
 		ev.State, ev.StartedAt, ev.EndedAt = model.StateSucceeded, started, now
 		ev.RecordsIn, ev.RecordsOut = s.Stage(model.StageNormalizing).RecordsOut, assets+findings
-		ev.Message = fmt.Sprintf("wrote %d findings and %d asset records across %d partitions", findings, assets, len(t.processed))
+		ev.Message = fmt.Sprintf("wrote %d findings and %d asset records across %d partitions%s", findings, assets, len(t.processed), swept)
 		if err := f.publish(ctx, t, ev); err != nil {
 			return err
 		}
@@ -284,6 +295,28 @@ func (f *finisher) endStages(ctx context.Context, t *tracked, now time.Time) err
 		f.log.Info("sync processed", "sync_id", s.ID, "connector", s.ConnectorID, "assets", assets, "findings", findings, "fetch_outcome", string(last.Outcome), "status", string(s.Status))
 	}
 	return nil
+}
+
+// sweepScopes sweeps each scope a successful Full sync fetched without error, and says
+// what it did for Processing's message. Incremental syncs and syncs with a failed stage
+// never sweep (SPEC §3).
+func (f *finisher) sweepScopes(ctx context.Context, t *tracked, last model.PartitionDone) (string, error) {
+	s := t.sync
+	if s.Type != model.SyncFull || s.FailedStage != "" || last.Outcome != model.OutcomeSucceeded {
+		return "", nil
+	}
+	var archived, fixed int
+	for _, sc := range last.Scopes {
+		if sc.Outcome != model.OutcomeSucceeded {
+			continue
+		}
+		a, fx, err := f.sweepScope(ctx, s.ConnectorID, sc.Scope, s.ID)
+		archived, fixed = archived+a, fixed+fx
+		if err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprintf("; archived %d assets and fixed %d findings the sync did not return", archived, fixed), nil
 }
 
 // failStalled fails the first stage of a sync that is not over, and skips the rest: the

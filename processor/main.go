@@ -90,6 +90,7 @@ func run(ctx context.Context) error {
 	}
 	p.normalizedPartitions = counts[topics.Normalized]
 	p.events = syncevent.NewPublisher(p.client, codec, topics.SyncLog)
+	p.lifecycle = &lifecycle{store: store, client: p.client, codec: codec, assetsTopic: topics.Assets, findingTopic: topics.Findings, log: log, now: p.now}
 
 	// The finisher reads the sync log without committing (see finisher), so it has a
 	// client of its own.
@@ -100,6 +101,9 @@ func run(ctx context.Context) error {
 			return retry(ctx, log, what, fn)
 		},
 		syncs: map[string]*tracked{}, written: map[int32]int64{}, behind: map[int32]int64{},
+		sweepScope: func(ctx context.Context, connectorID, scope, syncID string) (int, int, error) {
+			return p.lifecycle.sweep(ctx, connectorID, scope, syncID, p.writeRows)
+		},
 	}
 	logClient, err := kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts("tributary-processor-finisher", topics.SyncLog),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {

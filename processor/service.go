@@ -29,6 +29,7 @@ type processor struct {
 	normalizedPartitions int32
 	events               *syncevent.Publisher
 	barrier              *barrier
+	lifecycle            *lifecycle
 	metrics              *metrics
 	log                  *slog.Logger
 	now                  func() time.Time
@@ -145,7 +146,19 @@ func (p *processor) write(ctx context.Context, assets map[string]model.Asset, fi
 	for _, f := range findings {
 		findingRows = append(findingRows, f)
 	}
-	return retry(ctx, p.log, "writing to ClickHouse", func() error { return p.writeOnce(ctx, assetRows, findingRows) })
+	return p.writeRows(ctx, assetRows, findingRows)
+}
+
+// writeRows applies the lifecycle to a batch (transitions, downstream topics, history)
+// and then writes its rows, retrying while ClickHouse is unavailable.
+func (p *processor) writeRows(ctx context.Context, assets []model.Asset, findings []model.EnrichedFinding) error {
+	if len(assets) == 0 && len(findings) == 0 {
+		return nil
+	}
+	if err := p.lifecycle.apply(ctx, assets, findings); err != nil {
+		return err
+	}
+	return retry(ctx, p.log, "writing to ClickHouse", func() error { return p.writeOnce(ctx, assets, findings) })
 }
 
 // retry calls f until it succeeds or ctx ends, backing off from 250 ms to 30 s with

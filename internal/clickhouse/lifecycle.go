@@ -1,0 +1,414 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/tributary-sec/tributary/internal/model"
+)
+
+// FindingChange is one status change of a finding: a row of finding_history.
+type FindingChange struct {
+	ConnectorID string
+	UID         string
+	Old         model.Status // empty for a new finding
+	New         model.Status
+	Reason      string // new, vendor_closed, vendor_suppressed, reopened or not_returned
+	SyncID      string
+	Time        time.Time
+}
+
+// AssetChange is one lifecycle state change of an asset: a row of asset_history.
+type AssetChange struct {
+	ConnectorID string
+	UID         string
+	OldState    string // empty for a new asset, else model.AssetActive or model.AssetArchived
+	NewState    string // model.AssetActive or model.AssetArchived
+	Reason      string // new, status, not_returned, retention or restored
+	SyncID      string
+	Time        time.Time
+}
+
+// Values the history tables accept; anything else is refused before the batch is sent.
+var (
+	findingReasons = []string{"new", "vendor_closed", "vendor_suppressed", "reopened", "not_returned"}
+	assetReasons   = []string{"new", "status", "not_returned", "retention", "restored"}
+	assetStates    = []string{model.AssetActive, model.AssetArchived}
+)
+
+// maxInListBytes bounds the quoted uids one query lists, well under max_query_size
+// (256 KiB on every release), which the whole query text must fit.
+const maxInListBytes = 128 << 10
+
+// FindingStatuses returns the current status (that of the newest version) of each of
+// the connector's findings among uids, by uid. A uid absent from the map has no row: the
+// finding is new. Any number of uids may be asked for; they are queried in chunks.
+func (c *Client) FindingStatuses(ctx context.Context, connectorID string, uids []string) (map[string]model.Status, error) {
+	out := make(map[string]model.Status, len(uids))
+	query := "SELECT uid, status FROM " + c.db + ".findings FINAL WHERE connector_id = ? AND uid IN ?"
+	err := c.scanByUIDs(ctx, query, connectorID, uids, func(uid, status string) { out[uid] = model.Status(status) })
+	if err != nil {
+		return nil, fmt.Errorf("reading statuses of %d findings of connector %s: %w", len(uids), connectorID, err)
+	}
+	return out, nil
+}
+
+// AssetArchiveReasons returns the current archive reason (that of the newest version;
+// "" for an active asset) of each of the connector's assets among uids, by uid. A uid
+// absent from the map has no row: the asset is new. Any number of uids may be asked for.
+func (c *Client) AssetArchiveReasons(ctx context.Context, connectorID string, uids []string) (map[string]string, error) {
+	out := make(map[string]string, len(uids))
+	query := "SELECT uid, archive_reason FROM " + c.db + ".assets FINAL WHERE connector_id = ? AND uid IN ?"
+	err := c.scanByUIDs(ctx, query, connectorID, uids, func(uid, reason string) { out[uid] = reason })
+	if err != nil {
+		return nil, fmt.Errorf("reading archive reasons of %d assets of connector %s: %w", len(uids), connectorID, err)
+	}
+	return out, nil
+}
+
+// scanByUIDs runs query, which selects two String-like columns and binds a connector id
+// and then a list of uids, once per chunk of uids, calling row for every row.
+func (c *Client) scanByUIDs(ctx context.Context, query, connectorID string, uids []string, row func(a, b string)) error {
+	for len(uids) > 0 {
+		n, size := 0, 0
+		for n < len(uids) && (n == 0 || size+quotedLen(uids[n]) <= maxInListBytes) {
+			size += quotedLen(uids[n])
+			n++
+		}
+		list := make([]any, n)
+		for i, uid := range uids[:n] {
+			list[i] = uid
+		}
+		uids = uids[n:]
+		rows, err := c.conn.Query(ctx, query, connectorID, ch.GroupSet{Value: list})
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var a, b string
+			if err := rows.Scan(&a, &b); err != nil {
+				rows.Close()
+				return err
+			}
+			row(a, b)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quotedLen is how many bytes uid takes in an IN list: quoted, escaped, and a separator.
+func quotedLen(uid string) int {
+	return len(uid) + 4 + strings.Count(uid, `'`) + strings.Count(uid, `\`)
+}
+
+// WriteHistory appends findings to finding_history and assets to asset_history, one
+// batch each. Writing a change again (same connector, uid, sync, new status or state
+// and time) adds no row visible through FINAL, so a failed call may be retried whole.
+// Every change needs a connector id, uid, sync id and time (in DateTime's range), a
+// known reason and a new status or state that differs from the old one. Changes are
+// validated before anything is written; the second batch is not written when the first
+// fails. Empty slices write nothing.
+func (c *Client) WriteHistory(ctx context.Context, findings []FindingChange, assets []AssetChange) error {
+	fc, err := findingHistoryColumns(findings)
+	if err != nil {
+		return fmt.Errorf("writing finding_history batch of %d rows: %w", len(findings), err)
+	}
+	ac, err := assetHistoryColumns(assets)
+	if err != nil {
+		return fmt.Errorf("writing asset_history batch of %d rows: %w", len(assets), err)
+	}
+	if len(findings) > 0 {
+		if err := c.insert(ctx, "finding_history", fc); err != nil {
+			return fmt.Errorf("writing finding_history batch of %d rows: %w", len(findings), err)
+		}
+	}
+	if len(assets) > 0 {
+		if err := c.insert(ctx, "asset_history", ac); err != nil {
+			return fmt.Errorf("writing asset_history batch of %d rows: %w", len(assets), err)
+		}
+	}
+	return nil
+}
+
+// findingHistoryColumns validates changes and returns finding_history's columns for them.
+func findingHistoryColumns(changes []FindingChange) ([]column, error) {
+	n := len(changes)
+	var (
+		connectorID = make([]string, n)
+		uid         = make([]string, n)
+		oldStatus   = make([]string, n)
+		newStatus   = make([]string, n)
+		reason      = make([]string, n)
+		syncID      = make([]string, n)
+		at          = make([]time.Time, n)
+	)
+	for i, chg := range changes {
+		switch {
+		case chg.Old != "" && !slices.Contains(statuses, chg.Old):
+			return nil, fmt.Errorf("finding %s: unknown old status %q", chg.UID, chg.Old)
+		case !slices.Contains(statuses, chg.New):
+			return nil, fmt.Errorf("finding %s: unknown new status %q", chg.UID, chg.New)
+		case chg.Old == chg.New:
+			return nil, fmt.Errorf("finding %s: status %s to %s is no change", chg.UID, chg.Old, chg.New)
+		case !slices.Contains(findingReasons, chg.Reason):
+			return nil, fmt.Errorf("finding %s: unknown reason %q (want one of %s)", chg.UID, chg.Reason, strings.Join(findingReasons, ", "))
+		}
+		if err := checkChange(chg.ConnectorID, chg.UID, chg.SyncID, chg.Time); err != nil {
+			return nil, fmt.Errorf("finding %s: %w", chg.UID, err)
+		}
+		connectorID[i], uid[i], syncID[i], at[i] = chg.ConnectorID, chg.UID, chg.SyncID, chg.Time.UTC()
+		oldStatus[i], newStatus[i], reason[i] = string(chg.Old), string(chg.New), chg.Reason
+	}
+	return []column{
+		{"connector_id", connectorID},
+		{"uid", uid},
+		{"old_status", oldStatus},
+		{"new_status", newStatus},
+		{"reason", reason},
+		{"sync_id", syncID},
+		{"time", at},
+	}, nil
+}
+
+// assetHistoryColumns validates changes and returns asset_history's columns for them.
+func assetHistoryColumns(changes []AssetChange) ([]column, error) {
+	n := len(changes)
+	var (
+		connectorID = make([]string, n)
+		uid         = make([]string, n)
+		oldState    = make([]string, n)
+		newState    = make([]string, n)
+		reason      = make([]string, n)
+		syncID      = make([]string, n)
+		at          = make([]time.Time, n)
+	)
+	for i, chg := range changes {
+		switch {
+		case chg.OldState != "" && !slices.Contains(assetStates, chg.OldState):
+			return nil, fmt.Errorf("asset %s: unknown old state %q", chg.UID, chg.OldState)
+		case !slices.Contains(assetStates, chg.NewState):
+			return nil, fmt.Errorf("asset %s: unknown new state %q", chg.UID, chg.NewState)
+		case chg.OldState == chg.NewState:
+			return nil, fmt.Errorf("asset %s: state %s to %s is no change", chg.UID, chg.OldState, chg.NewState)
+		case !slices.Contains(assetReasons, chg.Reason):
+			return nil, fmt.Errorf("asset %s: unknown reason %q (want one of %s)", chg.UID, chg.Reason, strings.Join(assetReasons, ", "))
+		}
+		if err := checkChange(chg.ConnectorID, chg.UID, chg.SyncID, chg.Time); err != nil {
+			return nil, fmt.Errorf("asset %s: %w", chg.UID, err)
+		}
+		connectorID[i], uid[i], syncID[i], at[i] = chg.ConnectorID, chg.UID, chg.SyncID, chg.Time.UTC()
+		oldState[i], newState[i], reason[i] = chg.OldState, chg.NewState, chg.Reason
+	}
+	return []column{
+		{"connector_id", connectorID},
+		{"uid", uid},
+		{"old_state", oldState},
+		{"new_state", newState},
+		{"reason", reason},
+		{"sync_id", syncID},
+		{"time", at},
+	}, nil
+}
+
+// checkChange checks the fields every history row needs.
+func checkChange(connectorID, uid, syncID string, at time.Time) error {
+	switch {
+	case connectorID == "":
+		return errors.New("no connector id")
+	case uid == "":
+		return errors.New("no uid")
+	case syncID == "":
+		return errors.New("no sync id")
+	}
+	return checkDateTime("time", at)
+}
+
+// AssetsNotReturned calls each, in no particular order, for every asset (its newest
+// version, complete) of the connector and scope that is active and was last written by
+// another sync than syncID: at the end of a successful Full sync of the scope, the
+// assets that sync did not return. Rows are streamed, not loaded at once; each may write
+// through the client (another connection). It stops at each's first error and returns
+// that error as is.
+func (c *Client) AssetsNotReturned(ctx context.Context, connectorID, scope, syncID string, each func(model.Asset) error) error {
+	if connectorID == "" || syncID == "" {
+		return fmt.Errorf("listing assets not returned by sync %q of connector %q: connector and sync id are required", syncID, connectorID)
+	}
+	query := "SELECT " + assetSelect + " FROM " + c.db + ".assets FINAL" +
+		" WHERE connector_id = ? AND scope = ? AND archive_reason = '' AND sync_id != ?"
+	if err := c.streamAssets(ctx, query, each, connectorID, scope, syncID); err != nil {
+		return wrapStream(err, "listing assets of connector %s scope %q not returned by sync %s", connectorID, scope, syncID)
+	}
+	return nil
+}
+
+// FindingsNotReturned calls each, in no particular order, for every finding (its newest
+// version, complete) of the connector and scope that is Active, was last written by
+// another sync than syncID, and whose primary asset is not archived: the findings a
+// successful Full sync of the scope did not return and that are therefore Fixed. A
+// finding of an archived asset is hidden with it, not Fixed, so call this after the
+// sweep's assets are archived. A finding without an asset row counts. Streaming and
+// errors are as for AssetsNotReturned.
+func (c *Client) FindingsNotReturned(ctx context.Context, connectorID, scope, syncID string, each func(model.EnrichedFinding) error) error {
+	if connectorID == "" || syncID == "" {
+		return fmt.Errorf("listing findings not returned by sync %q of connector %q: connector and sync id are required", syncID, connectorID)
+	}
+	query := "SELECT " + findingSelect + " FROM " + c.db + ".findings FINAL" +
+		" WHERE connector_id = ? AND scope = ? AND status = 'Active' AND sync_id != ?" +
+		" AND asset_uid NOT IN (SELECT uid FROM " + c.db + ".assets FINAL WHERE connector_id = ? AND archive_reason != '')"
+	if err := c.streamFindings(ctx, query, each, connectorID, scope, syncID, connectorID); err != nil {
+		return wrapStream(err, "listing findings of connector %s scope %q not returned by sync %s", connectorID, scope, syncID)
+	}
+	return nil
+}
+
+// AssetsPastRetention calls each, in no particular order, for every active asset (its
+// newest version, complete) of the connector, in any scope, last fetched (fetched_at,
+// the time of the last sync that returned it) before notSeenSince, to the second.
+// Streaming and errors are as for AssetsNotReturned.
+func (c *Client) AssetsPastRetention(ctx context.Context, connectorID string, notSeenSince time.Time, each func(model.Asset) error) error {
+	if connectorID == "" {
+		return fmt.Errorf("listing assets past retention: connector id is required")
+	}
+	cutoff := notSeenSince.Unix()
+	if notSeenSince.IsZero() || cutoff <= 0 {
+		return nil // nothing is fetched before 1970
+	}
+	// Bound as Unix seconds, clamped to DateTime's range, which the driver would wrap.
+	query := "SELECT " + assetSelect + " FROM " + c.db + ".assets FINAL" +
+		" WHERE connector_id = ? AND archive_reason = '' AND fetched_at < toDateTime(?)"
+	if err := c.streamAssets(ctx, query, each, connectorID, min(cutoff, maxDateTimeSec)); err != nil {
+		return wrapStream(err, "listing assets of connector %s not seen since %s", connectorID, notSeenSince.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// callbackError carries an error of an each function out of a stream unwrapped.
+type callbackError struct{ err error }
+
+func (e callbackError) Error() string { return e.err.Error() }
+
+// wrapStream returns a callback's error as is and wraps any other.
+func wrapStream(err error, format string, args ...any) error {
+	if cb, ok := err.(callbackError); ok {
+		return cb.err
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// assetSelect lists the assets columns scanAsset reads, in its order: every column
+// assetColumns writes but version.
+const assetSelect = `connector_id, connector_type, uid, class, name, external_id, provider_id,
+	operating_system, ipv4, ipv6, fqdn, mac_addresses, image_tags, image_digest, provider,
+	cloud_resource_type, first_observed_at, last_observed_at, vendor_status, archive_reason,
+	external_tags.key, external_tags.value, custom_attributes.key, custom_attributes.value,
+	scope, sync_id, fetched_at`
+
+// streamAssets runs query, which selects assetSelect, and calls each for every row.
+func (c *Client) streamAssets(ctx context.Context, query string, each func(model.Asset) error, args ...any) error {
+	rows, err := c.conn.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			a            model.Asset
+			class        string
+			first, last  *time.Time
+			tagK, tagV   []string
+			attrK, attrV []string
+		)
+		if err := rows.Scan(&a.ConnectorID, &a.ConnectorType, &a.UID, &class, &a.Name, &a.ExternalID, &a.ProviderID,
+			&a.OperatingSystem, &a.IPv4, &a.IPv6, &a.FQDN, &a.MACAddresses, &a.ImageTags, &a.ImageDigest, &a.Provider,
+			&a.CloudResourceType, &first, &last, &a.VendorStatus, &a.ArchiveReason,
+			&tagK, &tagV, &attrK, &attrV, &a.Scope, &a.SyncID, &a.FetchedAt); err != nil {
+			return err
+		}
+		a.Class = model.AssetClass(class)
+		a.FirstObservedAt, a.LastObservedAt = fromNullable(first), fromNullable(last)
+		a.ExternalTags, a.CustomAttributes = pairs(tagK, tagV), pairs(attrK, attrV)
+		a.FetchedAt = a.FetchedAt.UTC()
+		if err := each(a); err != nil {
+			return callbackError{err}
+		}
+	}
+	return rows.Err()
+}
+
+// findingSelect lists the findings columns scanFinding reads, in its order: every
+// column findingColumns writes but asset_uid (the first of asset_uids) and version.
+const findingSelect = `connector_id, connector_type, uid, asset_uids, asset_class, asset_name, name, cves,
+	description, score, severity, vendor_severity, status, vendor_status, first_seen, last_seen, port,
+	protocol, custom_attributes.key, custom_attributes.value, scope, sync_id, fetched_at`
+
+// streamFindings runs query, which selects findingSelect, and calls each for every row.
+func (c *Client) streamFindings(ctx context.Context, query string, each func(model.EnrichedFinding) error, args ...any) error {
+	rows, err := c.conn.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e                model.EnrichedFinding
+			f                = &e.Finding
+			class, sev, stat string
+			first, last      *time.Time
+			port             *uint16
+			attrK, attrV     []string
+		)
+		if err := rows.Scan(&f.ConnectorID, &f.ConnectorType, &f.UID, &f.AssetUIDs, &class, &f.AssetName, &f.Name,
+			&f.CVEs, &f.Description, &f.Score, &sev, &f.VendorSeverity, &stat, &f.VendorStatus, &first, &last, &port,
+			&f.Protocol, &attrK, &attrV, &f.Scope, &f.SyncID, &f.FetchedAt); err != nil {
+			return err
+		}
+		if class != unknownClass {
+			f.AssetClass = model.AssetClass(class)
+		}
+		e.Severity, e.Status = model.Severity(sev), model.Status(stat)
+		f.FirstSeen, f.LastSeen = fromNullable(first), fromNullable(last)
+		if port != nil {
+			p := int32(*port)
+			f.Port = &p
+		}
+		f.CustomAttributes = pairs(attrK, attrV)
+		f.FetchedAt = f.FetchedAt.UTC()
+		if err := each(e); err != nil {
+			return callbackError{err}
+		}
+	}
+	return rows.Err()
+}
+
+// fromNullable undoes nullableTime: NULL is the zero time.
+func fromNullable(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// pairs rebuilds a map from Nested key and value arrays, nil when there are none.
+func pairs(keys, values []string) map[string]string {
+	if len(keys) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(keys))
+	for i, k := range keys {
+		if i < len(values) {
+			m[k] = values[i]
+		}
+	}
+	return m
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-sec/tributary/internal/avro"
+	"github.com/tributary-sec/tributary/internal/clickhouse"
+	"github.com/tributary-sec/tributary/internal/model"
+)
+
+// lifecycle applies SPEC §3 to what the processor writes: it compares each asset and
+// finding with the state ClickHouse holds, records every change in the history tables,
+// and publishes each asset and finding, with its transition, to the downstream topics.
+//
+// Order matters for at-least-once delivery: the topics first, then history, then the
+// rows. A crash before the rows are written replays the batch, which finds the same old
+// state and repeats the same transitions (consumers may see one twice; history rows
+// collapse). Writing the rows first would lose the transition on a replay.
+type lifecycle struct {
+	store        *clickhouse.Client
+	client       *kgo.Client
+	codec        *avro.Codec
+	assetsTopic  string
+	findingTopic string
+	log          *slog.Logger
+	now          func() time.Time
+}
+
+// apply publishes a batch of assets and findings with their transitions and records the
+// changes in history; the caller then writes the rows. ArchiveReason on an asset says
+// whether it is archived; a finding's Status is already mapped.
+func (l *lifecycle) apply(ctx context.Context, assets []model.Asset, findings []model.EnrichedFinding) error {
+	var (
+		enriched  []model.EnrichedAsset
+		assetHist []clickhouse.AssetChange
+		findHist  []clickhouse.FindingChange
+	)
+	if err := retry(ctx, l.log, "reading asset and finding states from ClickHouse", func() (err error) {
+		if enriched, assetHist, err = l.assetTransitions(ctx, assets); err != nil {
+			return err
+		}
+		findHist, err = l.findingTransitions(ctx, findings)
+		return err
+	}); err != nil {
+		return err
+	}
+	if err := l.publish(ctx, enriched, findings); err != nil {
+		return err
+	}
+	if err := retry(ctx, l.log, "writing history to ClickHouse", func() error {
+		return l.store.WriteHistory(ctx, findHist, assetHist)
+	}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// assetTransitions gives each asset its state and, when it changed, its transition.
+func (l *lifecycle) assetTransitions(ctx context.Context, assets []model.Asset) ([]model.EnrichedAsset, []clickhouse.AssetChange, error) {
+	out := make([]model.EnrichedAsset, len(assets))
+	var changes []clickhouse.AssetChange
+	for connectorID, idx := range byConnector(len(assets), func(i int) string { return assets[i].ConnectorID }) {
+		uids := make([]string, len(idx))
+		for j, i := range idx {
+			uids[j] = assets[i].UID
+		}
+		old, err := l.store.AssetArchiveReasons(ctx, connectorID, uids)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, i := range idx {
+			a := assets[i]
+			e := model.EnrichedAsset{Asset: a, State: stateOf(a.ArchiveReason)}
+			oldReason, seen := old[a.UID]
+			switch {
+			case !seen:
+				e.Transition = &model.AssetTransition{NewState: e.State, Reason: "new"}
+			case stateOf(oldReason) != e.State && e.State == model.AssetArchived:
+				e.Transition = &model.AssetTransition{OldState: model.AssetActive, NewState: e.State, Reason: a.ArchiveReason}
+			case stateOf(oldReason) != e.State:
+				e.Transition = &model.AssetTransition{OldState: model.AssetArchived, NewState: e.State, Reason: "restored"}
+			}
+			if t := e.Transition; t != nil {
+				changes = append(changes, clickhouse.AssetChange{ConnectorID: a.ConnectorID, UID: a.UID, OldState: t.OldState, NewState: t.NewState, Reason: t.Reason, SyncID: a.SyncID, Time: l.now()})
+			}
+			out[i] = e
+		}
+	}
+	return out, changes, nil
+}
+
+// findingTransitions sets each finding's transition when its status changed (or it is
+// new) and returns the history rows.
+func (l *lifecycle) findingTransitions(ctx context.Context, findings []model.EnrichedFinding) ([]clickhouse.FindingChange, error) {
+	var changes []clickhouse.FindingChange
+	for connectorID, idx := range byConnector(len(findings), func(i int) string { return findings[i].Finding.ConnectorID }) {
+		uids := make([]string, len(idx))
+		for j, i := range idx {
+			uids[j] = findings[i].Finding.UID
+		}
+		old, err := l.store.FindingStatuses(ctx, connectorID, uids)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range idx {
+			f := &findings[i]
+			// A sweep presets the reason (not_returned); otherwise a change to Fixed is the
+			// vendor's doing.
+			reason := "vendor_" + strings.ToLower(strings.TrimSpace(f.Finding.VendorStatus))
+			if f.Transition != nil {
+				reason = f.Transition.Reason
+			}
+			f.Transition = nil
+			was, seen := old[f.Finding.UID]
+			switch {
+			case !seen:
+				f.Transition = &model.Transition{NewStatus: f.Status, Reason: "new"}
+			case was != f.Status && f.Status == model.StatusFixed:
+				f.Transition = &model.Transition{OldStatus: was, NewStatus: f.Status, Reason: reason}
+			case was != f.Status:
+				f.Transition = &model.Transition{OldStatus: was, NewStatus: f.Status, Reason: "reopened"}
+			}
+			if t := f.Transition; t != nil {
+				changes = append(changes, clickhouse.FindingChange{ConnectorID: f.Finding.ConnectorID, UID: f.Finding.UID, Old: t.OldStatus, New: t.NewStatus, Reason: t.Reason, SyncID: f.Finding.SyncID, Time: l.now()})
+			}
+		}
+	}
+	return changes, nil
+}
+
+// publish produces every asset and finding to the downstream topics and waits until
+// Kafka has them.
+func (l *lifecycle) publish(ctx context.Context, assets []model.EnrichedAsset, findings []model.EnrichedFinding) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+	)
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+		}
+	}
+	produce := func(topic, connectorID, uid string, msg any) error {
+		value, err := l.codec.Encode(nil, msg)
+		if err != nil {
+			return err
+		}
+		l.client.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(connectorID + "/" + uid), Value: value}, promise)
+		return nil
+	}
+	for i := range assets {
+		if err := produce(l.assetsTopic, assets[i].Asset.ConnectorID, assets[i].Asset.UID, &assets[i]); err != nil {
+			return err
+		}
+	}
+	for i := range findings {
+		if err := produce(l.findingTopic, findings[i].Finding.ConnectorID, findings[i].Finding.UID, &findings[i]); err != nil {
+			return err
+		}
+	}
+	if err := l.client.Flush(ctx); err != nil {
+		return fmt.Errorf("flushing the downstream topics: %w", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if firstErr != nil {
+		return fmt.Errorf("producing to %s / %s: %w", l.assetsTopic, l.findingTopic, firstErr)
+	}
+	return nil
+}
+
+func stateOf(archiveReason string) string {
+	if archiveReason != "" {
+		return model.AssetArchived
+	}
+	return model.AssetActive
+}
+
+// byConnector groups the indexes 0..n-1 by connector id.
+func byConnector(n int, connectorOf func(int) string) map[string][]int {
+	out := map[string][]int{}
+	for i := range n {
+		id := connectorOf(i)
+		out[id] = append(out[id], i)
+	}
+	return out
+}
+
+// sweepBatch bounds the rows a sweep holds and writes at once.
+const sweepBatch = 5000
+
+// sweep applies "missing means gone" to one scope after a successful Full sync (SPEC
+// §3): active assets the sync did not return are archived (not_returned), then active
+// findings it did not return are Fixed — except those whose asset is archived, which
+// are hidden with it. write stores a batch the way the processor stores its own.
+func (l *lifecycle) sweep(ctx context.Context, connectorID, scope, syncID string, write func(context.Context, []model.Asset, []model.EnrichedFinding) error) (archived, fixed int, err error) {
+	now := l.now()
+	var assets []model.Asset
+	flushAssets := func() error {
+		if len(assets) == 0 {
+			return nil
+		}
+		archived += len(assets)
+		err := write(ctx, assets, nil)
+		assets = assets[:0]
+		return err
+	}
+	err = l.store.AssetsNotReturned(ctx, connectorID, scope, syncID, func(a model.Asset) error {
+		a.ArchiveReason, a.FetchedAt = "not_returned", now
+		if assets = append(assets, a); len(assets) == sweepBatch {
+			return flushAssets()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flushAssets()
+	}
+	if err != nil {
+		return archived, fixed, fmt.Errorf("archiving assets of %s/%s not returned by sync %s: %w", connectorID, scope, syncID, err)
+	}
+	var findings []model.EnrichedFinding
+	flushFindings := func() error {
+		if len(findings) == 0 {
+			return nil
+		}
+		fixed += len(findings)
+		err := write(ctx, nil, findings)
+		findings = findings[:0]
+		return err
+	}
+	err = l.store.FindingsNotReturned(ctx, connectorID, scope, syncID, func(f model.EnrichedFinding) error {
+		f.Status, f.Finding.FetchedAt = model.StatusFixed, now
+		f.Transition = &model.Transition{Reason: "not_returned"}
+		if findings = append(findings, f); len(findings) == sweepBatch {
+			return flushFindings()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flushFindings()
+	}
+	if err != nil {
+		return archived, fixed, fmt.Errorf("fixing findings of %s/%s not returned by sync %s: %w", connectorID, scope, syncID, err)
+	}
+	return archived, fixed, nil
+}
