@@ -77,11 +77,13 @@ type endpoint struct {
 	last     int64
 	install  int64
 	nameID   int32 // endpoints sharing a name share it
+	idx      int32 // index at generation: seeds the stream the rest of the wire object is drawn from
 	ip       [2]uint32
 	publicIP uint32
 	profile  uint8
 	os       uint8
 	status   uint8
+	status0  uint8 // status at generation: what the render stream's draws depend on
 	isolate  uint8
 	scan     uint8
 	nip      uint8
@@ -131,12 +133,14 @@ func (e *endpoint) domainName() string {
 }
 
 // build renders endpoint i of the dataset as the wire object. The fields not kept in the
-// compact state are drawn from a stream of their own, seeded by (seed, i).
+// compact state are drawn from a stream of their own, seeded by the seed and the index the
+// endpoint was generated at, so that an endpoint renders the same whatever mutations do to
+// the others.
 func (d *dataset) build(i int) Endpoint {
 	e := &d.eps[i]
 	p := &profiles[e.profile]
 	osv := &p.oses[e.os]
-	rng := rand.New(rand.NewPCG(d.seed, 0xd1b54a32d192ed03^uint64(i)))
+	rng := rand.New(rand.NewPCG(d.seed, 0xd1b54a32d192ed03^uint64(e.idx)))
 	out := Endpoint{
 		EndpointID:               e.id,
 		EndpointName:             e.name,
@@ -184,8 +188,9 @@ func (d *dataset) build(i int) Endpoint {
 		}
 	}
 
-	// Agents that stopped reporting long ago run older agents and content.
-	age := d.now - e.last
+	// Agents that stopped reporting long ago run older agents and content. A mutation may
+	// have moved last_seen past the generation time.
+	age := max(0, d.now-e.last)
 	agent := min(len(p.agents)-1, int(age/(60*day))+rng.IntN(2))
 	out.EndpointVersion = p.agents[agent]
 	weeks := age / (7 * day)
@@ -193,7 +198,9 @@ func (d *dataset) build(i int) Endpoint {
 	out.ContentReleaseTimestamp = e.last - rng.Int64N(7*day)
 	out.LastContentUpdateTime = e.last - rng.Int64N(2*day)
 	out.ContentStatus = "UP_TO_DATE"
-	if e.status != statusConnected || rng.IntN(10) == 0 {
+	// Whether the stream draws depends on the generated status, not the current one, so
+	// that a status a mutation sets leaves the fields drawn after as they were.
+	if outdated := e.status0 != statusConnected || rng.IntN(10) == 0; outdated || e.status != statusConnected {
 		out.ContentStatus = "OUTDATED"
 	}
 

@@ -123,6 +123,7 @@ func (s *faultState) take() fault {
 type malformedSet struct {
 	n     int
 	order []int32          // endpoint indexes in the order chosen
+	kinds []int            // the malformation of each, parallel to order
 	bytes map[int32][]byte // by endpoint index
 }
 
@@ -144,22 +145,24 @@ const (
 	malformKinds
 )
 
-// plantedEndpoints is how many endpoints open the dataset as documented edge cases; they
-// are never chosen to be malformed.
+// plantedEndpoints is how many endpoints open the generated dataset as documented edge
+// cases; they are never chosen to be malformed.
 const plantedEndpoints = 6
 
-// buildMalformed chooses n endpoints, the same ones for a seed, and renders each broken.
-// The choice for n is a prefix of the choice for any larger n.
+// buildMalformed chooses n endpoints, the same ones for a seed (and mutations), and
+// renders each broken. The choice for n is a prefix of the choice for any larger n.
 func buildMalformed(d *dataset, n int) *malformedSet {
 	set := &malformedSet{n: n, bytes: make(map[int32][]byte)}
-	cands := max(0, len(d.eps)-plantedEndpoints)
+	var perm []int32
+	for i := range d.eps {
+		if d.eps[i].idx >= plantedEndpoints {
+			perm = append(perm, int32(i))
+		}
+	}
+	cands := len(perm)
 	n = min(n, cands)
 	if n == 0 {
 		return set
-	}
-	perm := make([]int32, cands)
-	for k := range perm {
-		perm[k] = int32(plantedEndpoints + k)
 	}
 	rng := rand.New(rand.NewPCG(d.seed, 0x6d616c666f726d))
 	for j := range n {
@@ -167,7 +170,28 @@ func buildMalformed(d *dataset, n int) *malformedSet {
 		perm[j], perm[k] = perm[k], perm[j]
 		i := perm[j]
 		set.order = append(set.order, i)
+		set.kinds = append(set.kinds, j%malformKinds)
 		set.bytes[i] = malform(d.build(int(i)), j%malformKinds)
+	}
+	return set
+}
+
+// remap carries the set over to the dataset a mutation made from old: each chosen
+// endpoint still served stays malformed, the same way, rendered from its new state.
+func (m *malformedSet) remap(old, d *dataset) *malformedSet {
+	set := &malformedSet{n: m.n, bytes: make(map[int32][]byte, len(m.order))}
+	if len(m.order) == 0 {
+		return set
+	}
+	pos := d.index()
+	for k, i := range m.order {
+		j, ok := pos[old.eps[i].id]
+		if !ok {
+			continue
+		}
+		set.order = append(set.order, int32(j))
+		set.kinds = append(set.kinds, m.kinds[k])
+		set.bytes[int32(j)] = malform(d.build(j), m.kinds[k])
 	}
 	return set
 }

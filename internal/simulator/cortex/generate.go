@@ -31,6 +31,8 @@ type dataset struct {
 	// CVEs of row k number vaEPOff[k+1] - vaEPOff[k].
 	vaEPs   []int32
 	vaEPOff []uint32
+
+	filters filterCache // get_endpoint results over this version of the tenant
 }
 
 // cve is one entry of the vulnerability catalog.
@@ -193,6 +195,7 @@ func (d *dataset) buildEndpoints(n int) {
 	weights := func(k int) int { return profiles[k].weight }
 	for i := range d.eps {
 		e := &d.eps[i]
+		e.idx = int32(i)
 		dup := -1
 		switch {
 		case i == 5:
@@ -215,6 +218,7 @@ func (d *dataset) buildEndpoints(n int) {
 		default:
 			e.status = uint8(pickIndex(rng, int(numStatuses), func(k int) int { return statusWeights[k] }))
 		}
+		e.status0 = e.status
 		d.drawTimes(rng, e)
 		e.id = string(appendHex(appendHex(make([]byte, 0, 32), rng.Uint64(), 16), rng.Uint64(), 16))
 
@@ -475,7 +479,11 @@ func (d *dataset) buildViews() {
 		}
 	}
 	// One host per distinct name: stamp[nameID] remembers the last CVE that listed it.
-	stamp := make([]int32, len(d.eps))
+	names := 0
+	for i := range d.eps {
+		names = max(names, int(d.eps[i].nameID)+1)
+	}
+	stamp := make([]int32, names)
 	for k := range stamp {
 		stamp[k] = -1
 	}

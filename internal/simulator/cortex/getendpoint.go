@@ -288,8 +288,10 @@ func (s *Simulator) serveGetEndpoint(w http.ResponseWriter, _ *http.Request, dat
 		return
 	}
 
-	order := s.matches(preds, keys, sortField, desc)
-	total := len(s.d.eps)
+	t := s.state.Load()
+	d := t.d
+	order := d.matches(preds, keys, sortField, desc)
+	total := len(d.eps)
 	if order != nil {
 		total = len(order)
 	}
@@ -301,7 +303,7 @@ func (s *Simulator) serveGetEndpoint(w http.ResponseWriter, _ *http.Request, dat
 	buf = append(buf, `,"result_count":`...)
 	buf = strconv.AppendInt(buf, int64(hi-lo), 10)
 	buf = append(buf, `,"endpoints":[`...)
-	mal := s.malformed.Load()
+	mal := t.malformed
 	for pos := lo; pos < hi; pos++ {
 		if pos > lo {
 			buf = append(buf, ',')
@@ -314,7 +316,7 @@ func (s *Simulator) serveGetEndpoint(w http.ResponseWriter, _ *http.Request, dat
 			buf = append(buf, b...)
 			continue
 		}
-		b, err := json.Marshal(s.d.build(i))
+		b, err := json.Marshal(d.build(i))
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, msgInternal, err.Error())
 			return
@@ -328,19 +330,19 @@ func (s *Simulator) serveGetEndpoint(w http.ResponseWriter, _ *http.Request, dat
 // matches returns the endpoint indexes matching preds in the requested order, or nil for
 // all endpoints in default order. Results are cached by their filter key, so paging a
 // filtered listing scans the dataset once.
-func (s *Simulator) matches(preds []endpointPredicate, keys []string, sortField string, desc bool) []int32 {
+func (d *dataset) matches(preds []endpointPredicate, keys []string, sortField string, desc bool) []int32 {
 	if len(preds) == 0 && sortField == "" {
 		return nil
 	}
 	key := strings.Join(keys, "\x00")
-	if o, ok := s.filters.get(key); ok {
+	if o, ok := d.filters.get(key); ok {
 		return o
 	}
-	order := make([]int32, 0, len(s.d.eps))
-	for i := range s.d.eps {
+	order := make([]int32, 0, len(d.eps))
+	for i := range d.eps {
 		ok := true
 		for _, p := range preds {
-			if !p(&s.d.eps[i]) {
+			if !p(&d.eps[i]) {
 				ok = false
 				break
 			}
@@ -356,15 +358,15 @@ func (s *Simulator) matches(preds []endpointPredicate, keys []string, sortField 
 			sign = -1
 		}
 		slices.SortStableFunc(order, func(a, b int32) int {
-			na, sa := get(&s.d.eps[a])
-			nb, sb := get(&s.d.eps[b])
+			na, sa := get(&d.eps[a])
+			nb, sb := get(&d.eps[b])
 			if c := cmp.Compare(na, nb); c != 0 {
 				return sign * c
 			}
 			return sign * cmp.Compare(sa, sb)
 		})
 	}
-	s.filters.put(key, order)
+	d.filters.put(key, order)
 	return order
 }
 

@@ -36,7 +36,7 @@ type VAEndpointRow struct {
 // 9.0, 10 (CRITICAL) and one unscored CVE labelled HIGH; edge case k affects endpoint k
 // mod Endpoints. Summing affected_hosts_count over the distinct CVEs gives len(CVERows()).
 func (s *Simulator) CVERows() []CVERow {
-	d := s.d
+	d := s.state.Load().d
 	out := make([]CVERow, 0, len(d.hosts))
 	for r, c := range d.vaCVEs {
 		cv := &d.cves[c]
@@ -61,7 +61,7 @@ func (s *Simulator) CVERows() []CVERow {
 // VAEndpointRows returns the va_endpoints rows in the order "dataset = va_endpoints"
 // returns them (endpoint order).
 func (s *Simulator) VAEndpointRows() []VAEndpointRow {
-	d := s.d
+	d := s.state.Load().d
 	out := make([]VAEndpointRow, 0, len(d.vaEPs))
 	for _, i := range d.vaEPs {
 		e := &d.eps[i]

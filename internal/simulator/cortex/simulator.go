@@ -5,6 +5,7 @@ package cortex
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -30,17 +31,21 @@ const (
 // /_simulator/. It is safe for concurrent use.
 type Simulator struct {
 	cfg      Config
-	d        *dataset
 	clock    func() time.Time // real time: advanced-key skew, rate limiting, quota day
 	tenantID string
 
-	faults    faultState
-	malformMu sync.Mutex // serializes rebuilding the malformed set
-	malformed atomic.Pointer[malformedSet]
-	limiter   *tokenBucket
-	nonces    nonceCache
-	filters   filterCache
-	xql       xqlState
+	faults faultState
+	// state is what the API serves; SetFaults and Mutate replace it whole, so that a call
+	// (and an XQL query, for its whole life) sees one version of the tenant.
+	state   atomic.Pointer[tenant]
+	writeMu sync.Mutex // serializes replacing state, and guards the mutation state below
+	gone    map[string]goneEndpoint
+	mutated int64 // unix ms of the last mutation; Config.Now before any
+	nmut    int   // mutations so far
+
+	limiter *tokenBucket
+	nonces  nonceCache
+	xql     xqlState
 
 	reqMu    sync.Mutex
 	requests map[string]int
@@ -64,15 +69,16 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	s := &Simulator{
 		cfg:      cfg,
-		d:        generate(cfg),
 		clock:    time.Now,
+		gone:     make(map[string]goneEndpoint),
+		mutated:  cfg.Now.UnixMilli(),
 		requests: make(map[string]int),
 	}
 	s.tenantID = strconv.FormatUint(300000000+uint64(cfg.Seed)%100000000, 10)
 	if cfg.RequestsPerSecond > 0 {
 		s.limiter = newTokenBucket(cfg.RequestsPerSecond, s.clock())
 	}
-	s.malformed.Store(&malformedSet{})
+	s.state.Store(&tenant{d: generate(cfg), malformed: &malformedSet{}})
 	s.faults.set(Faults{})
 	s.xql.init()
 	return s, nil
@@ -84,11 +90,11 @@ func (s *Simulator) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 // SetFaults replaces the active faults (safe for concurrent use).
 func (s *Simulator) SetFaults(f Faults) {
 	f = f.normalized()
-	s.malformMu.Lock()
-	if cur := s.malformed.Load(); cur.n != f.Malformed {
-		s.malformed.Store(buildMalformed(s.d, f.Malformed))
+	s.writeMu.Lock()
+	if cur := s.state.Load(); cur.malformed.n != f.Malformed {
+		s.state.Store(&tenant{d: cur.d, malformed: buildMalformed(cur.d, f.Malformed)})
 	}
-	s.malformMu.Unlock()
+	s.writeMu.Unlock()
 	s.faults.set(f)
 }
 
@@ -106,11 +112,13 @@ func (s *Simulator) Requests(path string) int {
 //
 // The dataset opens with endpoints CONNECTED, DISCONNECTED, LOST and UNINSTALLED (indexes
 // 0-3), and endpoint 5 is CONNECTED and shares endpoint 2's name (a reinstalled agent);
-// further about 4% of endpoints share an earlier endpoint's name.
+// further about 4% of endpoints share an earlier endpoint's name (as generated: Mutate
+// changes the tenant, and Endpoints then returns it as served).
 func (s *Simulator) Endpoints() []Endpoint {
-	out := make([]Endpoint, len(s.d.eps))
+	d := s.state.Load().d
+	out := make([]Endpoint, len(d.eps))
 	for i := range out {
-		out[i] = s.d.build(i)
+		out[i] = d.build(i)
 	}
 	return out
 }
@@ -118,12 +126,18 @@ func (s *Simulator) Endpoints() []Endpoint {
 // MalformedIDs returns the endpoint_id of each endpoint currently served malformed, in
 // the order they were chosen.
 func (s *Simulator) MalformedIDs() []string {
-	m := s.malformed.Load()
-	out := make([]string, len(m.order))
-	for k, i := range m.order {
-		out[k] = s.d.eps[i].id
+	t := s.state.Load()
+	out := make([]string, len(t.malformed.order))
+	for k, i := range t.malformed.order {
+		out[k] = t.d.eps[i].id
 	}
 	return out
+}
+
+// tenant is one version of what the simulator serves.
+type tenant struct {
+	d         *dataset
+	malformed *malformedSet
 }
 
 // serve routes a request: control endpoints, then the public API.
@@ -256,7 +270,8 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 }
 
 // serveControl serves the simulator's own endpoints, which need no authentication:
-// GET /_simulator/healthz, GET and POST /_simulator/faults.
+// GET /_simulator/healthz, GET and POST /_simulator/faults, and POST /_simulator/mutate (a
+// Mutation; the answer counts the mutations so far and gives the time of the last).
 func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch {
@@ -277,6 +292,26 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetFaults(f)
 		_ = json.NewEncoder(w).Encode(s.faults.get())
+	case r.URL.Path == "/_simulator/mutate" && r.Method == http.MethodPost:
+		var m Mutation
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&m)
+		if err != nil {
+			err = fmt.Errorf("decoding mutation: %w", err)
+		} else {
+			err = s.Mutate(m)
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"message": err.Error()})
+			return
+		}
+		n, at := s.mutationClock()
+		_ = json.NewEncoder(w).Encode(struct {
+			Mutations int       `json:"mutations"`
+			Now       time.Time `json:"now"`
+		}{n, at})
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"message":"unknown simulator endpoint"}`)

@@ -39,6 +39,7 @@ type query struct {
 	status   string
 	failMsg  string // the query FAILs with this (semantic error found when it started)
 	res      *result
+	d        *dataset // the tenant the query ran over: its rows are read from it
 	cost     float64
 	streamID string
 }
@@ -141,7 +142,7 @@ func (s *Simulator) serveStartQuery(w http.ResponseWriter, _ *http.Request, data
 		return
 	}
 	if x.rng == nil {
-		x.rng = rand.New(rand.NewPCG(s.d.seed, 0x78716c))
+		x.rng = rand.New(rand.NewPCG(uint64(s.cfg.Seed), 0x78716c))
 	}
 	x.seq++
 	q := &query{
@@ -150,7 +151,8 @@ func (s *Simulator) serveStartQuery(w http.ResponseWriter, _ *http.Request, data
 		started: now,
 		status:  StatusPending,
 	}
-	res, err := run(s.d, prog)
+	d := s.state.Load().d
+	res, err := run(d, prog)
 	var qf *queryFailure
 	switch {
 	case errors.As(err, &qf):
@@ -159,7 +161,7 @@ func (s *Simulator) serveStartQuery(w http.ResponseWriter, _ *http.Request, data
 		writeError(w, http.StatusInternalServerError, msgInternal, err.Error())
 		return
 	}
-	q.res = res
+	q.res, q.d = res, d
 	rows := 0
 	if res != nil {
 		rows = res.n
@@ -312,7 +314,7 @@ func (s *Simulator) serveGetResults(w http.ResponseWriter, _ *http.Request, data
 		if k > 0 {
 			b = append(b, ',')
 		}
-		b = appendRow(b, s.d, q.res, k, false)
+		b = appendRow(b, q.d, q.res, k, false)
 	}
 	b = append(b, "]}}}"...)
 	writeJSON(w, b)
@@ -360,7 +362,7 @@ func (s *Simulator) serveGetStream(w http.ResponseWriter, _ *http.Request, data 
 	}
 	line := make([]byte, 0, 1024)
 	for k := range q.res.n {
-		line = appendRow(line[:0], s.d, q.res, k, true)
+		line = appendRow(line[:0], q.d, q.res, k, true)
 		line = append(line, '\n')
 		if out(line) != nil {
 			return // the client is gone

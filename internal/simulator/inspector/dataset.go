@@ -83,6 +83,7 @@ type record struct {
 	status  uint8
 	sev     uint8
 	edge    bool
+	whole   bool // head carries the issue's members too (a rescored finding): no fragment follows
 }
 
 // issue is what findings of one vulnerability, open port or code defect share.
@@ -152,7 +153,9 @@ type tag struct{ key, value string }
 func (d *dataset) appendFinding(buf []byte, i int) []byte {
 	r := &d.recs[i]
 	buf = append(buf, r.head...)
-	buf = append(buf, d.issues[r.issue].frag...)
+	if !r.whole {
+		buf = append(buf, d.issues[r.issue].frag...)
+	}
 	return append(buf, d.assets[r.asset].frag...)
 }
 

@@ -126,6 +126,7 @@ func (s *faultState) take() (fault, int) {
 type malformedSet struct {
 	n     int
 	bytes map[uint64][]byte // by region index << 32 | record index
+	kinds map[uint64]int    // the malformation of each, so a mutation can render it again
 }
 
 func malformedKey(region, rec int) uint64 { return uint64(region)<<32 | uint64(rec) }
@@ -154,7 +155,7 @@ const (
 // ones for a seed, and renders each malformed. The choice for n is a prefix of the
 // choice for any larger n.
 func buildMalformed(seed int64, datasets []*dataset, n int) (*malformedSet, error) {
-	set := &malformedSet{n: n, bytes: make(map[uint64][]byte, n)}
+	set := &malformedSet{n: n, bytes: make(map[uint64][]byte, n), kinds: make(map[uint64]int, n)}
 	if n == 0 {
 		return set, nil
 	}
@@ -178,6 +179,27 @@ func buildMalformed(seed int64, datasets []*dataset, n int) (*malformedSet, erro
 			return nil, err
 		}
 		set.bytes[key] = b
+		set.kinds[key] = j % malformKinds
+	}
+	return set, nil
+}
+
+// remap carries the set over to datasets a mutation made from old: each chosen finding
+// still served stays malformed, the same way, rendered from its new bytes.
+func (m *malformedSet) remap(old, datasets []*dataset) (*malformedSet, error) {
+	set := &malformedSet{n: m.n, bytes: make(map[uint64][]byte, len(m.kinds)), kinds: make(map[uint64]int, len(m.kinds))}
+	for key, kind := range m.kinds {
+		ri := int(key >> 32)
+		i, ok := datasets[ri].find(old[ri].recs[key&0xffffffff].arn)
+		if !ok {
+			continue
+		}
+		b, err := malform(datasets[ri].appendFinding(nil, i), kind)
+		if err != nil {
+			return nil, err
+		}
+		nk := malformedKey(ri, i)
+		set.bytes[nk], set.kinds[nk] = b, kind
 	}
 	return set, nil
 }

@@ -63,8 +63,9 @@ type generator struct {
 	arena []byte
 }
 
-// generate builds the datasets of every region of cfg.
-func generate(cfg Config) []*dataset {
+// generate builds the datasets of every region of cfg, and returns the generator too:
+// mutations add findings with it.
+func generate(cfg Config) ([]*dataset, *generator) {
 	g := &generator{
 		seed:       uint64(cfg.Seed),
 		account:    cfg.AccountID,
@@ -81,7 +82,7 @@ func generate(cfg Config) []*dataset {
 	for _, d := range out {
 		d.issues = g.issues
 	}
-	return out
+	return out, g
 }
 
 // regionShares splits total findings over n regions, giving the first region at least

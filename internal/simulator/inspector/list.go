@@ -75,9 +75,10 @@ func (s *Simulator) serveListFindings(w http.ResponseWriter, r *http.Request, bo
 		return
 	}
 	ri, ok := s.regions[region]
-	d := &dataset{region: region, account: s.cfg.AccountID}
+	t := s.state.Load()
+	d, mal := &dataset{region: region, account: s.cfg.AccountID}, t.malformed
 	if ok {
-		d = s.datasets[ri]
+		d = t.datasets[ri]
 	} else {
 		ri = -1
 	}
@@ -85,7 +86,6 @@ func (s *Simulator) serveListFindings(w http.ResponseWriter, r *http.Request, bo
 
 	bp := s.buffer()
 	buf := append((*bp)[:0], `{"findings":[`...)
-	mal := s.malformed.Load()
 	for k, i := range page {
 		if k > 0 {
 			buf = append(buf, ',')

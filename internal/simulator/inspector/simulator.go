@@ -25,21 +25,27 @@ const maxBody = 2 << 20
 // Action=AssumeRole) on one handler, plus control endpoints under /_simulator/.
 // It is safe for concurrent use.
 type Simulator struct {
-	cfg      Config
-	datasets []*dataset
-	regions  map[string]int // region → index into datasets
-	signer   *v4.Signer
-	clock    func() time.Time // real time: credential expiry, rate limiting
+	cfg     Config
+	regions map[string]int // region → index into the datasets
+	signer  *v4.Signer
+	clock   func() time.Time // real time: credential expiry, rate limiting
 
 	base     principal
 	mu       sync.RWMutex
 	sessions map[string]*principal // by access key id
 
-	faults    faultState
-	malformMu sync.Mutex // serializes rebuilding the malformed set
-	malformed atomic.Pointer[malformedSet]
-	limiter   *tokenBucket
-	bufs      sync.Pool
+	faults faultState
+	// state is what ListFindings serves; SetFaults and Mutate replace it whole, so that a
+	// request sees one version of the datasets and of the malformed findings.
+	state   atomic.Pointer[tenant]
+	writeMu sync.Mutex // serializes replacing state, and guards the mutation state below
+	gen     *generator // kept for the findings mutations add
+	gone    map[string]gone
+	mutated int64 // unix ms of the last mutation; Config.Now before any
+	nmut    int   // mutations so far
+
+	limiter *tokenBucket
+	bufs    sync.Pool
 	// listRequests counts ListFindings requests, refused ones included.
 	listRequests atomic.Int64
 }
@@ -50,13 +56,16 @@ func New(cfg Config) (*Simulator, error) {
 	if err != nil {
 		return nil, err
 	}
+	datasets, gen := generate(cfg)
 	s := &Simulator{
 		cfg:      cfg,
-		datasets: generate(cfg),
 		regions:  make(map[string]int, len(cfg.Regions)),
 		signer:   v4.NewSigner(),
 		clock:    time.Now,
 		sessions: make(map[string]*principal),
+		gen:      gen,
+		gone:     make(map[string]gone),
+		mutated:  cfg.Now.UnixMilli(),
 	}
 	for i, r := range cfg.Regions {
 		s.regions[r] = i
@@ -71,7 +80,7 @@ func New(cfg Config) (*Simulator, error) {
 	if cfg.MaxRPS > 0 {
 		s.limiter = newTokenBucket(cfg.MaxRPS, s.clock())
 	}
-	s.malformed.Store(&malformedSet{})
+	s.state.Store(&tenant{datasets: datasets, malformed: &malformedSet{}})
 	s.faults.set(Faults{}.normalized())
 	return s, nil
 }
@@ -82,16 +91,16 @@ func (s *Simulator) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 // SetFaults replaces the active faults (safe for concurrent use).
 func (s *Simulator) SetFaults(f Faults) {
 	f = f.normalized()
-	s.malformMu.Lock()
-	if cur := s.malformed.Load(); cur.n != f.Malformed {
-		set, err := buildMalformed(s.cfg.Seed, s.datasets, f.Malformed)
+	s.writeMu.Lock()
+	if cur := s.state.Load(); cur.malformed.n != f.Malformed {
+		set, err := buildMalformed(s.cfg.Seed, cur.datasets, f.Malformed)
 		if err != nil {
 			// The generator wrote JSON the simulator cannot read back: a bug, not a fault.
 			panic(fmt.Sprintf("building malformed findings: %v", err))
 		}
-		s.malformed.Store(set)
+		s.state.Store(&tenant{datasets: cur.datasets, malformed: set})
 	}
-	s.malformMu.Unlock()
+	s.writeMu.Unlock()
 	s.faults.set(f)
 }
 
@@ -111,13 +120,14 @@ func (s *Simulator) ListFindingsRequests() int64 { return s.listRequests.Load() 
 // (EC2); no inspectorScore with severity UNTRIAGED (ECR); a CLOSED one scored 7.5 (Lambda);
 // a SUPPRESSED one scored 5.3 (EC2). All are otherwise ACTIVE, carry exploitAvailable and
 // fixAvailable, and are never chosen to be malformed. Each returned slice is the caller's.
+// After a Mutate it returns the mutated dataset, as served.
 func (s *Simulator) Findings(region string) []json.RawMessage {
 	ri, ok := s.regions[region]
 	if !ok {
 		return nil
 	}
-	d := s.datasets[ri]
-	mal := s.malformed.Load()
+	t := s.state.Load()
+	d, mal := t.datasets[ri], t.malformed
 	out := make([]json.RawMessage, len(d.recs))
 	for i := range d.recs {
 		if b, ok := mal.lookup(ri, i); ok {
@@ -127,6 +137,12 @@ func (s *Simulator) Findings(region string) []json.RawMessage {
 		out[i] = d.appendFinding(nil, i)
 	}
 	return out
+}
+
+// tenant is one version of what the simulator serves.
+type tenant struct {
+	datasets  []*dataset // by region index
+	malformed *malformedSet
 }
 
 // serve routes a request: control endpoints, then Inspector by path, then STS by form.
@@ -170,7 +186,9 @@ func isSTS(r *http.Request) bool {
 }
 
 // serveControl serves the simulator's own endpoints, which are not AWS APIs and need no
-// signature: GET /_simulator/healthz, GET and POST /_simulator/faults.
+// signature: GET /_simulator/healthz, GET and POST /_simulator/faults, and POST
+// /_simulator/mutate (a Mutation; the answer counts the mutations so far and gives the
+// time of the last).
 func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch {
@@ -191,6 +209,26 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetFaults(f)
 		_ = json.NewEncoder(w).Encode(s.faults.get())
+	case r.URL.Path == "/_simulator/mutate" && r.Method == http.MethodPost:
+		var m Mutation
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&m)
+		if err != nil {
+			err = fmt.Errorf("decoding mutation: %w", err)
+		} else {
+			err = s.Mutate(m)
+		}
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"message": err.Error()})
+			return
+		}
+		n, at := s.mutationClock()
+		_ = json.NewEncoder(w).Encode(struct {
+			Mutations int       `json:"mutations"`
+			Now       time.Time `json:"now"`
+		}{n, at})
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = io.WriteString(w, `{"message":"unknown simulator endpoint"}`)
