@@ -42,16 +42,21 @@ var (
 	assetStates    = []string{model.AssetActive, model.AssetArchived}
 )
 
-// maxInListBytes bounds the quoted uids one query lists, well under max_query_size
-// (256 KiB on every release), which the whole query text must fit.
-const maxInListBytes = 128 << 10
+// maxInListBytes bounds the quoted uids one query lists; the query raises
+// max_query_size (256 KiB by default on every release) to fit them. One query per
+// processor batch: each query costs the server a pass over the parts it touches.
+const maxInListBytes = 8 << 20
+
+// inListSettings lets a query carry maxInListBytes of uids.
+var inListSettings = ch.Settings{"max_query_size": 2 * maxInListBytes}
 
 // FindingStatuses returns the current status (that of the newest version) of each of
 // the connector's findings among uids, by uid. A uid absent from the map has no row: the
 // finding is new. Any number of uids may be asked for; they are queried in chunks.
 func (c *Client) FindingStatuses(ctx context.Context, connectorID string, uids []string) (map[string]model.Status, error) {
 	out := make(map[string]model.Status, len(uids))
-	query := "SELECT uid, status FROM " + c.db + ".findings FINAL WHERE connector_id = ? AND uid IN ?"
+	// argMax over the primary key's granules rather than FINAL, which merges every part.
+	query := "SELECT uid, toString(argMax(status, version)) FROM " + c.db + ".findings WHERE connector_id = ? AND uid IN ? GROUP BY uid"
 	err := c.scanByUIDs(ctx, query, connectorID, uids, func(uid, status string) { out[uid] = model.Status(status) })
 	if err != nil {
 		return nil, fmt.Errorf("reading statuses of %d findings of connector %s: %w", len(uids), connectorID, err)
@@ -64,7 +69,7 @@ func (c *Client) FindingStatuses(ctx context.Context, connectorID string, uids [
 // absent from the map has no row: the asset is new. Any number of uids may be asked for.
 func (c *Client) AssetArchiveReasons(ctx context.Context, connectorID string, uids []string) (map[string]string, error) {
 	out := make(map[string]string, len(uids))
-	query := "SELECT uid, archive_reason FROM " + c.db + ".assets FINAL WHERE connector_id = ? AND uid IN ?"
+	query := "SELECT uid, argMax(archive_reason, version) FROM " + c.db + ".assets WHERE connector_id = ? AND uid IN ? GROUP BY uid"
 	err := c.scanByUIDs(ctx, query, connectorID, uids, func(uid, reason string) { out[uid] = reason })
 	if err != nil {
 		return nil, fmt.Errorf("reading archive reasons of %d assets of connector %s: %w", len(uids), connectorID, err)
@@ -86,7 +91,7 @@ func (c *Client) scanByUIDs(ctx context.Context, query, connectorID string, uids
 			list[i] = uid
 		}
 		uids = uids[n:]
-		rows, err := c.conn.Query(ctx, query, connectorID, ch.GroupSet{Value: list})
+		rows, err := c.conn.Query(ch.Context(ctx, ch.WithSettings(inListSettings)), query, connectorID, ch.GroupSet{Value: list})
 		if err != nil {
 			return err
 		}
