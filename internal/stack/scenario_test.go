@@ -1,0 +1,268 @@
+package stack_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-sec/tributary/internal/avro"
+	"github.com/tributary-sec/tributary/internal/kafka"
+	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/simulator/inspector"
+	"github.com/tributary-sec/tributary/internal/stack"
+	"github.com/tributary-sec/tributary/internal/synclog"
+)
+
+// served maps each finding the simulator serves in region to its resource id.
+func served(t *testing.T, sim *inspector.Simulator, region string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, raw := range sim.Findings(region) {
+		var f struct {
+			FindingArn string `json:"findingArn"`
+			Resources  []struct {
+				ID string `json:"id"`
+			} `json:"resources"`
+		}
+		if err := json.Unmarshal(raw, &f); err != nil || len(f.Resources) == 0 {
+			continue // a malformed finding
+		}
+		out[f.FindingArn] = f.Resources[0].ID
+	}
+	return out
+}
+
+// syncNow starts a Full sync through the control API and waits for its end.
+func syncNow(t *testing.T, svc *stack.Services) synclog.Sync {
+	t.Helper()
+	var started struct {
+		SyncID string `json:"sync_id"`
+	}
+	if code := apiCall(t, svc, "POST", "/api/v1/connectors/aws-e2e/syncs", `{"type":"full"}`, &started); code != 202 {
+		t.Fatalf("sync now: HTTP %d", code)
+	}
+	s, _ := waitAPISync(t, svc, started.SyncID)
+	return s
+}
+
+// stateOf reads one column of the newest row of a finding or an asset.
+func (p *pipeline) stateOf(t *testing.T, table, column, uid string) string {
+	t.Helper()
+	rows, err := p.store.Query(context.Background(), fmt.Sprintf("SELECT toString(%s) FROM %s.%s FINAL WHERE uid = ?", column, p.database, table), uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var v string
+	for rows.Next() {
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return v
+}
+
+// history returns a finding's or an asset's history as "old>new:reason" lines in time order.
+func (p *pipeline) history(t *testing.T, table, uid string) []string {
+	t.Helper()
+	cols := "old_status, toString(new_status)"
+	if table == "asset_history" {
+		cols = "old_state, new_state"
+	}
+	rows, err := p.store.Query(context.Background(), fmt.Sprintf("SELECT %s, reason FROM %s.%s FINAL WHERE uid = ? ORDER BY time, sync_id", cols, p.database, table), uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var old, new, reason string
+		if err := rows.Scan(&old, &new, &reason); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, old+">"+new+":"+reason)
+	}
+	return out
+}
+
+// transitions reads the downstream topics from the start with a consumer group of its
+// own, as a downstream service would, and returns every transition by uid.
+func transitions(t *testing.T, cfg kafka.Config) map[string][]string {
+	t.Helper()
+	codec, err := avro.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics := cfg.Topics()
+	cl, err := kafka.NewClient(context.Background(), cfg, kgo.ConsumerGroup("scenario-test-downstream"),
+		kgo.ConsumeTopics(topics.Findings, topics.Assets), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out := map[string][]string{}
+	idle := 0
+	for idle < 3 {
+		pollCtx, pollCancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fetches := cl.PollFetches(pollCtx)
+		pollCancel()
+		if ctx.Err() != nil {
+			break
+		}
+		recs := fetches.Records()
+		if len(recs) == 0 {
+			idle++
+			continue
+		}
+		idle = 0
+		for _, r := range recs {
+			msg, err := codec.Decode(r.Value)
+			if err != nil {
+				t.Fatalf("decoding %s: %v", r.Topic, err)
+			}
+			switch m := msg.(type) {
+			case *model.EnrichedFinding:
+				if tr := m.Transition; tr != nil {
+					out[m.Finding.UID] = append(out[m.Finding.UID], string(tr.OldStatus)+">"+string(tr.NewStatus)+":"+tr.Reason)
+				}
+			case *model.EnrichedAsset:
+				if tr := m.Transition; tr != nil {
+					out[m.Asset.UID] = append(out[m.Asset.UID], tr.OldState+">"+tr.NewState+":"+tr.Reason)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestLifecycleScenario runs Full syncs while the vendor's data changes and checks the
+// ClickHouse state, the history and the downstream topics after each step (SPEC §3).
+func TestLifecycleScenario(t *testing.T) {
+	ctx := context.Background()
+	sim := newSim(t, 120, inspector.Faults{})
+	p := newPipeline(t, sim)
+	svc := p.start(ctx, stack.Config{SyncAtStart: "full"})
+	first := p.waitSync(ctx, svc, "the first sync", func(s synclog.Sync) bool { return s.Status != synclog.StatusInProgress })
+	if first.Status != synclog.StatusDone {
+		t.Fatalf("first sync %s: %+v", first.Status, first.Error)
+	}
+
+	// Pick the targets: a resource of eu-west-1 that vanishes with its findings, and four
+	// findings elsewhere.
+	east, west := served(t, sim, "us-east-1"), served(t, sim, "eu-west-1")
+	gone := sim.ResourceIDs("eu-west-1")[0]
+	var goneFindings []string
+	for arn, res := range west {
+		if res == gone {
+			goneFindings = append(goneFindings, arn)
+		}
+	}
+	var targets []string
+	for _, arn := range sim.FindingARNs("us-east-1") {
+		if east[arn] != "" && p.stateOf(t, "findings", "status", arn) == "Active" {
+			targets = append(targets, arn)
+		}
+	}
+	if len(targets) < 4 || len(goneFindings) == 0 {
+		t.Fatalf("dataset too small: %d active findings in us-east-1, %d on %s", len(targets), len(goneFindings), gone)
+	}
+	closed, suppressed, vanished, rescored := targets[0], targets[1], targets[2], targets[3]
+	for _, arn := range targets[:4] {
+		if h := p.history(t, "finding_history", arn); strings.Join(h, " ") != ">Active:new" {
+			t.Errorf("%s history after the first sync: %v, want one new entry", arn, h)
+		}
+	}
+
+	// The vendor closes, suppresses, drops and rescores findings, adds some, and a resource
+	// disappears.
+	if err := sim.Mutate(inspector.Mutation{Close: []string{closed}, Suppress: []string{suppressed}, Remove: []string{vanished},
+		RemoveResource: []string{gone}, Rescore: map[string]float64{rescored: 9.8}, Add: 2}); err != nil {
+		t.Fatal(err)
+	}
+	second := syncNow(t, svc)
+	if second.Status != synclog.StatusDone {
+		t.Fatalf("second sync %s: %+v", second.Status, second.Error)
+	}
+	for uid, want := range map[string]string{closed: "Fixed", suppressed: "Fixed", vanished: "Fixed", rescored: "Active", goneFindings[0]: "Active"} {
+		if got := p.stateOf(t, "findings", "status", uid); got != want {
+			t.Errorf("finding %s is %s after the second sync, want %s", uid, got, want)
+		}
+	}
+	if got := p.stateOf(t, "findings", "severity", rescored); got != "Critical" {
+		t.Errorf("rescored finding's severity %s, want Critical", got)
+	}
+	if got := p.stateOf(t, "assets", "archive_reason", gone); got != "not_returned" {
+		t.Errorf("vanished asset's archive_reason %q, want not_returned", got)
+	}
+	if n := p.count(t, fmt.Sprintf("SELECT count() FROM %s.current_findings WHERE uid = '%s'", p.database, goneFindings[0])); n != 0 {
+		t.Errorf("a finding of the archived asset is still visible in current_findings")
+	}
+	wantHistory := map[string][]string{
+		closed:          {">Active:new", "Active>Fixed:vendor_closed"},
+		suppressed:      {">Active:new", "Active>Fixed:vendor_suppressed"},
+		vanished:        {">Active:new", "Active>Fixed:not_returned"},
+		rescored:        {">Active:new"},
+		goneFindings[0]: {">Active:new"}, // hidden with its asset, not Fixed
+	}
+	for uid, want := range wantHistory {
+		if got := p.history(t, "finding_history", uid); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("history of %s: %v, want %v", uid, got, want)
+		}
+	}
+	if got := p.history(t, "asset_history", gone); fmt.Sprint(got) != fmt.Sprint([]string{">active:new", "active>archived:not_returned"}) {
+		t.Errorf("history of asset %s: %v", gone, got)
+	}
+
+	// The finding is reopened and the resource comes back.
+	if err := sim.Mutate(inspector.Mutation{Reopen: []string{closed}, RestoreResource: []string{gone}}); err != nil {
+		t.Fatal(err)
+	}
+	if third := syncNow(t, svc); third.Status != synclog.StatusDone {
+		t.Fatalf("third sync %s: %+v", third.Status, third.Error)
+	}
+	wantHistory[closed] = append(wantHistory[closed], "Fixed>Active:reopened")
+	if got := p.history(t, "finding_history", closed); fmt.Sprint(got) != fmt.Sprint(wantHistory[closed]) {
+		t.Errorf("history of the reopened finding: %v, want %v", got, wantHistory[closed])
+	}
+	if got := p.history(t, "asset_history", gone); len(got) != 3 || got[2] != "archived>active:restored" {
+		t.Errorf("history of the restored asset: %v", got)
+	}
+	if n := p.count(t, fmt.Sprintf("SELECT count() FROM %s.current_findings WHERE uid = '%s'", p.database, goneFindings[0])); n != 1 {
+		t.Errorf("the restored asset's finding is not visible again")
+	}
+
+	// A Full sync that fails sweeps nothing: a finding that vanished meanwhile stays Active.
+	if err := sim.Mutate(inspector.Mutation{Remove: []string{rescored}}); err != nil {
+		t.Fatal(err)
+	}
+	sim.SetFaults(inspector.Faults{ServerError: 100})
+	if failed := syncNow(t, svc); failed.Status != synclog.StatusFailed {
+		t.Fatalf("the sync with server errors ended %s", failed.Status)
+	}
+	sim.SetFaults(inspector.Faults{})
+	if got := p.stateOf(t, "findings", "status", rescored); got != "Active" {
+		t.Errorf("a failed sync fixed %s (status %s)", rescored, got)
+	}
+
+	// A downstream consumer saw every transition exactly as the history holds it.
+	events := transitions(t, p.kafka)
+	uids := append([]string{gone}, targets[:4]...)
+	sort.Strings(uids)
+	for _, uid := range uids {
+		table := "finding_history"
+		if uid == gone {
+			table = "asset_history"
+		}
+		if got, want := events[uid], p.history(t, table, uid); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("downstream transitions of %s: %v; history: %v", uid, got, want)
+		}
+	}
+}
