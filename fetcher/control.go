@@ -10,6 +10,7 @@ import (
 	"github.com/tributary-sec/tributary/internal/connector"
 	"github.com/tributary-sec/tributary/internal/controlapi"
 	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/synclog"
 )
 
 // control starts syncs — on demand from the control API, on schedule, at start-up — and
@@ -17,6 +18,7 @@ import (
 // It implements controlapi.Runner.
 type control struct {
 	runner     *runner
+	store      synclog.Store // the sync log, for an Incremental sync's cursor
 	connectors []configuredConnector
 	// ctx is the service's: a sync started on demand outlives the request.
 	ctx context.Context
@@ -30,8 +32,8 @@ type control struct {
 	fatal chan error
 }
 
-func newControl(ctx context.Context, r *runner, connectors []configuredConnector, log *slog.Logger) *control {
-	return &control{runner: r, connectors: connectors, ctx: ctx, log: log, running: map[string]string{}, fatal: make(chan error, 1)}
+func newControl(ctx context.Context, r *runner, store synclog.Store, connectors []configuredConnector, log *slog.Logger) *control {
+	return &control{runner: r, store: store, connectors: connectors, ctx: ctx, log: log, running: map[string]string{}, fatal: make(chan error, 1)}
 }
 
 func (c *control) connector(id string) (configuredConnector, bool) {
@@ -136,7 +138,13 @@ func (c *control) RunNow(id string, typ model.SyncType, why string) {
 }
 
 func (c *control) runSync(cc configuredConnector, typ model.SyncType, syncID string) {
-	if _, err := c.runner.run(c.ctx, cc, typ, syncID); err != nil && c.ctx.Err() == nil {
+	p, err := plan(c.ctx, c.store, cc, typ)
+	if err != nil {
+		// The sync log cannot be read: an Incremental sync has no cursor, so run Full.
+		c.log.Warn("planning the sync; running a Full sync", "connector", cc.ID, "err", err)
+		p = syncPlan{Type: model.SyncFull, Note: "Incremental sync requested, but the sync log could not be read for its cursor: running a Full sync"}
+	}
+	if _, err := c.runner.run(c.ctx, cc, p, syncID); err != nil && c.ctx.Err() == nil {
 		c.report(fmt.Errorf("sync %s of %s: %w", syncID, cc.ID, err))
 	}
 }

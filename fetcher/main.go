@@ -115,7 +115,7 @@ func run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	serveCtx, stopServing := context.WithCancel(gctx)
 	defer stopServing()
-	ctl := newControl(serveCtx, r, connectors, log)
+	ctl := newControl(serveCtx, r, store, connectors, log)
 	apiSrv := &http.Server{Handler: controlapi.New(controlapi.Config{Store: store, Runner: ctl, Token: o.apiToken, Log: log}), ReadHeaderTimeout: 5 * time.Second}
 	adminSrv.SetReady()
 	log.Info("fetcher started", "connectors", len(connectors), "admin_addr", adminSrv.Addr(), "api_addr", apiLn.Addr().String(), "raw_partitions", r.rawPartitions)

@@ -53,7 +53,8 @@ func newSyncID() (string, error) {
 // run runs one sync of c. Errors of the vendor or the configuration end the sync as
 // Failed and are reported in the sync log; run returns an error only when the sync log
 // itself cannot be written.
-func (r *runner) run(ctx context.Context, c configuredConnector, typ model.SyncType, syncID string) (syncResult, error) {
+func (r *runner) run(ctx context.Context, c configuredConnector, plan syncPlan, syncID string) (syncResult, error) {
+	typ := plan.Type
 	s := &model.SyncEnd{SyncID: syncID, ConnectorID: c.ID, ConnectorType: c.Type, SyncType: typ}
 	log := r.log.With("connector", c.ID, "sync_id", s.SyncID, "sync_type", string(typ))
 	log.Info("sync started")
@@ -71,6 +72,13 @@ func (r *runner) run(ctx context.Context, c configuredConnector, typ model.SyncT
 	started := r.now()
 	if err := r.publish(ctx, s, model.StageInitiating, model.StateRunning, started, time.Time{}, "resolving credentials", nil, 0); err != nil {
 		return res, err
+	}
+	if plan.Note != "" {
+		note := syncevent.Stage(s, model.StageInitiating)
+		note.Level, note.Time, note.Message = model.LevelInfo, r.now(), plan.Note
+		if err := r.events.Publish(ctx, s.SyncID, note); err != nil {
+			return res, err
+		}
 	}
 	if err := c.Source.Initiate(ctx); err != nil {
 		cerr := connector.AsError(err)
@@ -114,7 +122,7 @@ func (r *runner) run(ctx context.Context, c configuredConnector, typ model.SyncT
 	if err := r.publish(ctx, s, model.StageFetching, model.StateRunning, started, time.Time{}, "fetching", nil, 0); err != nil {
 		return res, err
 	}
-	counts, result, fetchErr := r.fetch(ctx, c, s)
+	counts, result, fetchErr := r.fetch(ctx, c, s, plan.Since)
 	s.Scopes = result.Scopes
 	s.Outcome = model.OutcomeSucceeded
 	if fetchErr != nil {
@@ -154,7 +162,7 @@ func (r *runner) run(ctx context.Context, c configuredConnector, typ model.SyncT
 
 // fetch runs the Source and produces every record it emits, counting per partition.
 // It returns once every produced record is acknowledged by Kafka.
-func (r *runner) fetch(ctx context.Context, c configuredConnector, s *model.SyncEnd) (map[int32]int64, connector.FetchResult, error) {
+func (r *runner) fetch(ctx context.Context, c configuredConnector, s *model.SyncEnd, since time.Time) (map[int32]int64, connector.FetchResult, error) {
 	var (
 		mu         sync.Mutex
 		counts     = map[int32]int64{}
@@ -191,7 +199,7 @@ func (r *runner) fetch(ctx context.Context, c configuredConnector, s *model.Sync
 		r.client.Produce(fetchCtx, &kgo.Record{Topic: r.rawTopic, Key: key, Value: value}, promise)
 		return nil
 	}
-	result, fetchErr := c.Source.Fetch(fetchCtx, connector.FetchRequest{SyncID: s.SyncID, Type: s.SyncType}, emit)
+	result, fetchErr := c.Source.Fetch(fetchCtx, connector.FetchRequest{SyncID: s.SyncID, Type: s.SyncType, Since: since}, emit)
 	if err := r.client.Flush(ctx); err != nil {
 		return nil, result, fmt.Errorf("flushing raw records: %w", err)
 	}

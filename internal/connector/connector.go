@@ -87,6 +87,9 @@ type Type struct {
 	NewSource func(inst Instance, decode func(any) error) (Source, error)
 	// Normalizer maps the type's raw records.
 	Normalizer Normalizer
+	// Incremental says whether the vendor can list only what changed since a time
+	// (FetchRequest.Since); the fetcher runs a Full sync instead when it cannot.
+	Incremental bool
 }
 
 // Instance is the identity of one configured connector.

@@ -38,13 +38,13 @@ func served(t *testing.T, sim *inspector.Simulator, region string) map[string]st
 	return out
 }
 
-// syncNow starts a Full sync through the control API and waits for its end.
-func syncNow(t *testing.T, svc *stack.Services) synclog.Sync {
+// syncNow starts a sync of aws-e2e through the control API and waits for its end.
+func syncNow(t *testing.T, svc *stack.Services, typ model.SyncType) synclog.Sync {
 	t.Helper()
 	var started struct {
 		SyncID string `json:"sync_id"`
 	}
-	if code := apiCall(t, svc, "POST", "/api/v1/connectors/aws-e2e/syncs", `{"type":"full"}`, &started); code != 202 {
+	if code := apiCall(t, svc, "POST", "/api/v1/connectors/aws-e2e/syncs", `{"type":"`+string(typ)+`"}`, &started); code != 202 {
 		t.Fatalf("sync now: HTTP %d", code)
 	}
 	s, _ := waitAPISync(t, svc, started.SyncID)
@@ -171,7 +171,7 @@ func TestLifecycleScenario(t *testing.T) {
 			targets = append(targets, arn)
 		}
 	}
-	if len(targets) < 4 || len(goneFindings) == 0 {
+	if len(targets) < 6 || len(goneFindings) == 0 {
 		t.Fatalf("dataset too small: %d active findings in us-east-1, %d on %s", len(targets), len(goneFindings), gone)
 	}
 	closed, suppressed, vanished, rescored := targets[0], targets[1], targets[2], targets[3]
@@ -187,7 +187,7 @@ func TestLifecycleScenario(t *testing.T) {
 		RemoveResource: []string{gone}, Rescore: map[string]float64{rescored: 9.8}, Add: 2}); err != nil {
 		t.Fatal(err)
 	}
-	second := syncNow(t, svc)
+	second := syncNow(t, svc, model.SyncFull)
 	if second.Status != synclog.StatusDone {
 		t.Fatalf("second sync %s: %+v", second.Status, second.Error)
 	}
@@ -225,7 +225,7 @@ func TestLifecycleScenario(t *testing.T) {
 	if err := sim.Mutate(inspector.Mutation{Reopen: []string{closed}, RestoreResource: []string{gone}}); err != nil {
 		t.Fatal(err)
 	}
-	if third := syncNow(t, svc); third.Status != synclog.StatusDone {
+	if third := syncNow(t, svc, model.SyncFull); third.Status != synclog.StatusDone {
 		t.Fatalf("third sync %s: %+v", third.Status, third.Error)
 	}
 	wantHistory[closed] = append(wantHistory[closed], "Fixed>Active:reopened")
@@ -239,12 +239,28 @@ func TestLifecycleScenario(t *testing.T) {
 		t.Errorf("the restored asset's finding is not visible again")
 	}
 
+	// An Incremental sync fetches only what changed since the last successful sync, and
+	// fixes nothing by absence.
+	if err := sim.Mutate(inspector.Mutation{Close: []string{targets[4]}, Remove: []string{targets[5]}, Now: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	inc := syncNow(t, svc, model.SyncIncremental)
+	if inc.Status != synclog.StatusDone || inc.Type != model.SyncIncremental || inc.RecordsFetched != 1 {
+		t.Errorf("incremental sync: %s, type %s, %d records; want Done, incremental, only the 1 changed finding", inc.Status, inc.Type, inc.RecordsFetched)
+	}
+	if got := p.stateOf(t, "findings", "status", targets[4]); got != "Fixed" {
+		t.Errorf("the finding closed before the Incremental sync is %s, want Fixed", got)
+	}
+	if got := p.stateOf(t, "findings", "status", targets[5]); got != "Active" {
+		t.Errorf("an Incremental sync fixed %s by absence (status %s)", targets[5], got)
+	}
+
 	// A Full sync that fails sweeps nothing: a finding that vanished meanwhile stays Active.
 	if err := sim.Mutate(inspector.Mutation{Remove: []string{rescored}}); err != nil {
 		t.Fatal(err)
 	}
 	sim.SetFaults(inspector.Faults{ServerError: 100})
-	if failed := syncNow(t, svc); failed.Status != synclog.StatusFailed {
+	if failed := syncNow(t, svc, model.SyncFull); failed.Status != synclog.StatusFailed {
 		t.Fatalf("the sync with server errors ended %s", failed.Status)
 	}
 	sim.SetFaults(inspector.Faults{})

@@ -22,9 +22,10 @@ const TypeName = "aws_inspector2"
 
 // Type registers the connector.
 var Type = connector.Type{
-	Name:       TypeName,
-	NewSource:  newSource,
-	Normalizer: Normalizer{},
+	Name:        TypeName,
+	NewSource:   newSource,
+	Normalizer:  Normalizer{},
+	Incremental: true, // filterCriteria.updatedAt
 }
 
 // Settings are the aws_inspector2 keys of a connector in the connectors file.
