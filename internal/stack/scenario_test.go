@@ -268,6 +268,9 @@ func TestLifecycleScenario(t *testing.T) {
 		t.Errorf("a failed sync fixed %s (status %s)", rescored, got)
 	}
 
+	// The README's analyst queries run on the lifecycle's tables and views.
+	checkReadmeQueries(t, p)
+
 	// A downstream consumer saw every transition exactly as the history holds it.
 	events := transitions(t, p.kafka)
 	uids := append([]string{gone}, targets[:4]...)
