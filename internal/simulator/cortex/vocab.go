@@ -344,11 +344,6 @@ func severityForScore(t int16) uint8 {
 	return sevLow
 }
 
-type weighted struct {
-	value  string
-	weight int
-}
-
 // operationalStates are operational_status values with the description and details a
 // partially protected or unprotected agent reports.
 var operationalStates = []struct {

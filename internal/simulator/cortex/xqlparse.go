@@ -60,15 +60,6 @@ type table struct {
 	elemOff func(d *dataset) []uint32
 }
 
-func (t *table) col(name string) int {
-	for k, c := range t.cols {
-		if c.name == name {
-			return k
-		}
-	}
-	return -1
-}
-
 func str(s string) value       { return value{kind: vString, s: s} }
 func num(n float64) value      { return value{kind: vNumber, n: n} }
 func strs(ss []string) value   { return value{kind: vArray, arr: ss} }
