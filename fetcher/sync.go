@@ -56,6 +56,9 @@ func newSyncID() (string, error) {
 func (r *runner) run(ctx context.Context, c configuredConnector, plan syncPlan, syncID string) (syncResult, error) {
 	typ := plan.Type
 	s := &model.SyncEnd{SyncID: syncID, ConnectorID: c.ID, ConnectorType: c.Type, SyncType: typ}
+	if r, ok := c.Source.(connector.AssetRetention); ok {
+		s.AssetRetentionDays = int32(r.AssetRetentionDays())
+	}
 	log := r.log.With("connector", c.ID, "sync_id", s.SyncID, "sync_type", string(typ))
 	log.Info("sync started")
 	r.metrics.syncsStarted.WithLabelValues(c.Type, c.ID).Inc()

@@ -42,6 +42,8 @@ type finisher struct {
 	retry      func(ctx context.Context, what string, f func() error) error
 	// sweep applies "missing means gone" to one scope of a successful Full sync.
 	sweepScope func(ctx context.Context, connectorID, scope, syncID string) (archived, fixed int, err error)
+	// retire archives a connector's assets not seen since a time.
+	retire func(ctx context.Context, connectorID string, notSeenSince time.Time) (int, error)
 
 	mu      sync.Mutex
 	syncs   map[string]*tracked
@@ -316,7 +318,15 @@ func (f *finisher) sweepScopes(ctx context.Context, t *tracked, last model.Parti
 			return "", err
 		}
 	}
-	return fmt.Sprintf("; archived %d assets and fixed %d findings the sync did not return", archived, fixed), nil
+	msg := fmt.Sprintf("; archived %d assets and fixed %d findings the sync did not return", archived, fixed)
+	if days := last.AssetRetentionDays; days > 0 {
+		retired, err := f.retire(ctx, s.ConnectorID, f.now().Add(-time.Duration(days)*24*time.Hour))
+		if err != nil {
+			return "", err
+		}
+		msg += fmt.Sprintf("; archived %d assets not seen for %d days", retired, days)
+	}
+	return msg, nil
 }
 
 // failStalled fails the first stage of a sync that is not over, and skips the rest: the

@@ -255,3 +255,35 @@ func (l *lifecycle) sweep(ctx context.Context, connectorID, scope, syncID string
 	}
 	return archived, fixed, nil
 }
+
+// retire archives the connector's active assets not seen since notSeenSince (reason
+// retention): assets of a scope the connector no longer fetches, say, age out. Only a
+// successful Full sync calls it — an Incremental sync does not see unchanged assets.
+func (l *lifecycle) retire(ctx context.Context, connectorID string, notSeenSince time.Time, write func(context.Context, []model.Asset, []model.EnrichedFinding) error) (int, error) {
+	now := l.now()
+	var assets []model.Asset
+	retired := 0
+	flush := func() error {
+		if len(assets) == 0 {
+			return nil
+		}
+		retired += len(assets)
+		err := write(ctx, assets, nil)
+		assets = assets[:0]
+		return err
+	}
+	err := l.store.AssetsPastRetention(ctx, connectorID, notSeenSince, func(a model.Asset) error {
+		a.ArchiveReason, a.FetchedAt = "retention", now
+		if assets = append(assets, a); len(assets) == sweepBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return retired, fmt.Errorf("archiving assets of %s not seen since %s: %w", connectorID, notSeenSince.Format(time.RFC3339), err)
+	}
+	return retired, nil
+}

@@ -104,6 +104,9 @@ func run(ctx context.Context) error {
 		sweepScope: func(ctx context.Context, connectorID, scope, syncID string) (int, int, error) {
 			return p.lifecycle.sweep(ctx, connectorID, scope, syncID, p.writeRows)
 		},
+		retire: func(ctx context.Context, connectorID string, notSeenSince time.Time) (int, error) {
+			return p.lifecycle.retire(ctx, connectorID, notSeenSince, p.writeRows)
+		},
 	}
 	logClient, err := kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts("tributary-processor-finisher", topics.SyncLog),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {

@@ -120,18 +120,19 @@ func (p *processor) partitionDone(s model.SyncEnd, partition int32) model.Partit
 		c = &rowCounts{}
 	}
 	return model.PartitionDone{
-		Stage:         model.StageProcessing,
-		SyncID:        s.SyncID,
-		ConnectorID:   s.ConnectorID,
-		ConnectorType: s.ConnectorType,
-		SyncType:      s.SyncType,
-		Partition:     partition,
-		Partitions:    p.normalizedPartitions,
-		Assets:        c.assets,
-		Findings:      c.findings,
-		Outcome:       s.Outcome,
-		Scopes:        s.Scopes,
-		Time:          p.now(),
+		Stage:              model.StageProcessing,
+		SyncID:             s.SyncID,
+		ConnectorID:        s.ConnectorID,
+		ConnectorType:      s.ConnectorType,
+		SyncType:           s.SyncType,
+		Partition:          partition,
+		Partitions:         p.normalizedPartitions,
+		Assets:             c.assets,
+		Findings:           c.findings,
+		Outcome:            s.Outcome,
+		Scopes:             s.Scopes,
+		AssetRetentionDays: s.AssetRetentionDays,
+		Time:               p.now(),
 	}
 }
 

@@ -118,7 +118,7 @@ func roundTripCases() []struct {
 				{Scope: "eu-west-1", Outcome: model.OutcomeSucceeded, Records: 1200},
 				{Scope: "us-east-1", Outcome: model.OutcomeFailed, Records: 0},
 			},
-			FetchStartedAt: t0,
+			FetchStartedAt: t0, AssetRetentionDays: 30,
 		}},
 		{"sync end without scopes", &model.SyncEnd{SyncID: "sync-2", SyncType: model.SyncIncremental, Stage: model.StageNormalizing, SourcePartition: -1, FetchStartedAt: t1}},
 		{"asset all fields", fullAsset()},
@@ -166,7 +166,7 @@ func roundTripCases() []struct {
 			SyncID: "sync-1", ConnectorID: "aws-prod", ConnectorType: "awsinspector", SyncType: model.SyncFull,
 			Partition: 5, Partitions: 6, Assets: 120, Findings: 4711, Outcome: model.OutcomeSucceeded,
 			Scopes: []model.ScopeOutcome{{Scope: "eu-west-1", Outcome: model.OutcomeSucceeded, Records: 4831}},
-			Time:   t2, Stage: model.StageProcessing,
+			Time:   t2, Stage: model.StageProcessing, AssetRetentionDays: 30,
 		}},
 		{"normalizing partition done", &model.PartitionDone{
 			Stage: model.StageNormalizing, SyncID: "sync-1", ConnectorID: "aws-prod", Partition: 2, Partitions: 6,

@@ -46,17 +46,18 @@ func toNative(msg any) (string, map[string]any, error) {
 		}, nil
 	case *model.SyncEnd:
 		return nameSyncEnd, map[string]any{
-			"sync_id":           m.SyncID,
-			"connector_id":      m.ConnectorID,
-			"connector_type":    m.ConnectorType,
-			"sync_type":         string(m.SyncType),
-			"stage":             m.Stage,
-			"source_partition":  m.SourcePartition,
-			"source_partitions": m.SourcePartitions,
-			"records":           m.Records,
-			"outcome":           string(m.Outcome),
-			"scopes":            scopesToNative(m.Scopes),
-			"fetch_started_at":  m.FetchStartedAt,
+			"sync_id":              m.SyncID,
+			"connector_id":         m.ConnectorID,
+			"connector_type":       m.ConnectorType,
+			"sync_type":            string(m.SyncType),
+			"stage":                m.Stage,
+			"source_partition":     m.SourcePartition,
+			"source_partitions":    m.SourcePartitions,
+			"records":              m.Records,
+			"outcome":              string(m.Outcome),
+			"scopes":               scopesToNative(m.Scopes),
+			"fetch_started_at":     m.FetchStartedAt,
+			"asset_retention_days": m.AssetRetentionDays,
 		}, nil
 	case *model.Asset:
 		return nameAsset, assetToNative(m), nil
@@ -124,21 +125,22 @@ func toNative(msg any) (string, map[string]any, error) {
 		}, nil
 	case *model.PartitionDone:
 		return namePartitionDone, map[string]any{
-			"sync_id":        m.SyncID,
-			"connector_id":   m.ConnectorID,
-			"connector_type": m.ConnectorType,
-			"sync_type":      string(m.SyncType),
-			"partition":      m.Partition,
-			"partitions":     m.Partitions,
-			"assets":         m.Assets,
-			"findings":       m.Findings,
-			"outcome":        string(m.Outcome),
-			"scopes":         scopesToNative(m.Scopes),
-			"time":           m.Time,
-			"stage":          m.Stage,
-			"records_in":     m.RecordsIn,
-			"records_failed": m.RecordsFailed,
-			"first_failure":  m.FirstFailure,
+			"sync_id":              m.SyncID,
+			"connector_id":         m.ConnectorID,
+			"connector_type":       m.ConnectorType,
+			"sync_type":            string(m.SyncType),
+			"partition":            m.Partition,
+			"partitions":           m.Partitions,
+			"assets":               m.Assets,
+			"findings":             m.Findings,
+			"outcome":              string(m.Outcome),
+			"scopes":               scopesToNative(m.Scopes),
+			"time":                 m.Time,
+			"stage":                m.Stage,
+			"records_in":           m.RecordsIn,
+			"records_failed":       m.RecordsFailed,
+			"first_failure":        m.FirstFailure,
+			"asset_retention_days": m.AssetRetentionDays,
 		}, nil
 	case *model.DeadLetter:
 		return nameDeadLetter, map[string]any{
@@ -176,17 +178,18 @@ func fromNative(name string, m map[string]any) (any, error) {
 		}
 	case nameSyncEnd:
 		out = &model.SyncEnd{
-			SyncID:           r.str("sync_id"),
-			ConnectorID:      r.str("connector_id"),
-			ConnectorType:    r.str("connector_type"),
-			SyncType:         model.SyncType(r.str("sync_type")),
-			Stage:            r.str("stage"),
-			SourcePartition:  r.int32("source_partition"),
-			SourcePartitions: r.int32("source_partitions"),
-			Records:          r.int64("records"),
-			Outcome:          model.Outcome(r.str("outcome")),
-			Scopes:           r.scopes("scopes"),
-			FetchStartedAt:   r.time("fetch_started_at"),
+			SyncID:             r.str("sync_id"),
+			ConnectorID:        r.str("connector_id"),
+			ConnectorType:      r.str("connector_type"),
+			SyncType:           model.SyncType(r.str("sync_type")),
+			Stage:              r.str("stage"),
+			SourcePartition:    r.int32("source_partition"),
+			SourcePartitions:   r.int32("source_partitions"),
+			Records:            r.int64("records"),
+			Outcome:            model.Outcome(r.str("outcome")),
+			Scopes:             r.scopes("scopes"),
+			FetchStartedAt:     r.time("fetch_started_at"),
+			AssetRetentionDays: r.int32("asset_retention_days"),
 		}
 	case nameAsset:
 		out = assetFromNative(&r)
@@ -250,21 +253,22 @@ func fromNative(name string, m map[string]any) (any, error) {
 		out = ev
 	case namePartitionDone:
 		out = &model.PartitionDone{
-			SyncID:        r.str("sync_id"),
-			ConnectorID:   r.str("connector_id"),
-			ConnectorType: r.str("connector_type"),
-			SyncType:      model.SyncType(r.str("sync_type")),
-			Partition:     r.int32("partition"),
-			Partitions:    r.int32("partitions"),
-			Assets:        r.int64("assets"),
-			Findings:      r.int64("findings"),
-			Outcome:       model.Outcome(r.str("outcome")),
-			Scopes:        r.scopes("scopes"),
-			Time:          r.time("time"),
-			Stage:         r.str("stage"),
-			RecordsIn:     r.int64("records_in"),
-			RecordsFailed: r.int64("records_failed"),
-			FirstFailure:  r.str("first_failure"),
+			SyncID:             r.str("sync_id"),
+			ConnectorID:        r.str("connector_id"),
+			ConnectorType:      r.str("connector_type"),
+			SyncType:           model.SyncType(r.str("sync_type")),
+			Partition:          r.int32("partition"),
+			Partitions:         r.int32("partitions"),
+			Assets:             r.int64("assets"),
+			Findings:           r.int64("findings"),
+			Outcome:            model.Outcome(r.str("outcome")),
+			Scopes:             r.scopes("scopes"),
+			Time:               r.time("time"),
+			Stage:              r.str("stage"),
+			RecordsIn:          r.int64("records_in"),
+			RecordsFailed:      r.int64("records_failed"),
+			FirstFailure:       r.str("first_failure"),
+			AssetRetentionDays: r.int32("asset_retention_days"),
 		}
 	case nameDeadLetter:
 		out = &model.DeadLetter{

@@ -51,6 +51,12 @@ func (n *Normalized) Reset() {
 	n.Findings = n.Findings[:0]
 }
 
+// AssetRetention is implemented by a Source whose connector archives assets not seen for
+// a while (the asset_retention_days setting); 0 days means never.
+type AssetRetention interface {
+	AssetRetentionDays() int
+}
+
 // Check is one connectivity check: what was tried, on which scope, and its result.
 type Check struct {
 	Name  string

@@ -120,4 +120,7 @@ type SyncEnd struct {
 	Outcome          Outcome
 	Scopes           []ScopeOutcome
 	FetchStartedAt   time.Time
+	// AssetRetentionDays is the connector's asset_retention_days: a successful Full sync
+	// archives the connector's assets not seen for longer (0 = never).
+	AssetRetentionDays int32
 }

@@ -83,9 +83,11 @@ type PartitionDone struct {
 	Findings      int64 // findings produced or written
 	RecordsFailed int64 // records dead-lettered
 	FirstFailure  string
-	Outcome       Outcome // the fetch outcome carried by the markers
-	Scopes        []ScopeOutcome
-	Time          time.Time
+	// AssetRetentionDays comes from the sync's end-of-sync markers (SyncEnd).
+	AssetRetentionDays int32
+	Outcome            Outcome // the fetch outcome carried by the markers
+	Scopes             []ScopeOutcome
+	Time               time.Time
 }
 
 // DeadLetter is a record a stage could not handle, kept with the reason.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -283,5 +284,44 @@ func TestLifecycleScenario(t *testing.T) {
 		if got, want := events[uid], p.history(t, table, uid); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("downstream transitions of %s: %v; history: %v", uid, got, want)
 		}
+	}
+}
+
+// TestAssetRetention: a Full sync archives the connector's assets not seen for longer
+// than asset_retention_days (reason retention), e.g. those of a region the connector no
+// longer fetches, and leaves the assets it saw alone.
+func TestAssetRetention(t *testing.T) {
+	ctx := context.Background()
+	p := newPipeline(t, newSim(t, 40, inspector.Faults{}))
+	conf, err := os.ReadFile(p.connectors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p.connectors, append(conf, "      asset_retention_days: 30\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := model.Asset{ConnectorID: "aws-e2e", ConnectorType: "aws_inspector2", SyncID: "an-old-sync", Scope: "ap-south-1",
+		UID: "i-0retired000000000", Class: model.ClassDevice, Name: "decommissioned", FetchedAt: time.Now().UTC().Add(-40 * 24 * time.Hour)}
+	recent := old
+	recent.UID, recent.FetchedAt = "i-0recent0000000000", time.Now().UTC().Add(-10*24*time.Hour)
+	if err := p.store.WriteAssets(ctx, []model.Asset{old, recent}); err != nil {
+		t.Fatal(err)
+	}
+	svc := p.start(ctx, stack.Config{SyncAtStart: "full"})
+	s := p.waitSync(ctx, svc, "the sync", func(s synclog.Sync) bool { return s.Status != synclog.StatusInProgress })
+	if s.Status != synclog.StatusDone {
+		t.Fatalf("sync %s: %+v", s.Status, s.Error)
+	}
+	if got := p.stateOf(t, "assets", "archive_reason", old.UID); got != "retention" {
+		t.Errorf("an asset not seen for 40 days has archive_reason %q, want retention", got)
+	}
+	if got := p.history(t, "asset_history", old.UID); fmt.Sprint(got) != "[active>archived:retention]" {
+		t.Errorf("history of the retired asset: %v", got)
+	}
+	if got := p.stateOf(t, "assets", "archive_reason", recent.UID); got != "" {
+		t.Errorf("an asset seen 10 days ago was archived (%q)", got)
+	}
+	if n := p.count(t, "SELECT count() FROM assets FINAL WHERE archive_reason = '' AND sync_id = '"+s.ID+"'"); n == 0 {
+		t.Error("the assets the sync returned are not active")
 	}
 }

@@ -173,3 +173,6 @@ func (s *Source) Test(ctx context.Context) []connector.Check {
 	}
 	return checks
 }
+
+// AssetRetentionDays implements connector.AssetRetention.
+func (s *Source) AssetRetentionDays() int { return s.settings.AssetRetentionDays }

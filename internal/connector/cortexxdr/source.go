@@ -317,3 +317,6 @@ func asConnectorError(err error) *connector.Error {
 	}
 	return connector.AsError(err)
 }
+
+// AssetRetentionDays implements connector.AssetRetention.
+func (s *Source) AssetRetentionDays() int { return s.settings.AssetRetentionDays }
