@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,9 @@ func apiCall(t *testing.T, svc *stack.Services, method, path, body string, out a
 	return resp.StatusCode
 }
 
-// waitAPISync polls GET /api/v1/syncs/{id} until the sync is no longer In Progress.
+// waitAPISync polls GET /api/v1/syncs/{id} until the sync is no longer In Progress and
+// its entries include Processing's end (the syncs row is written just before the
+// entries, so a read may see the status first).
 func waitAPISync(t *testing.T, svc *stack.Services, id string) (synclog.Sync, []synclog.Entry) {
 	t.Helper()
 	var got struct {
@@ -48,7 +51,10 @@ func waitAPISync(t *testing.T, svc *stack.Services, id string) (synclog.Sync, []
 		Entries []synclog.Entry `json:"entries"`
 	}
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if apiCall(t, svc, "GET", "/api/v1/syncs/"+id, "", &got) == http.StatusOK && got.Sync.Status != synclog.StatusInProgress {
+		if apiCall(t, svc, "GET", "/api/v1/syncs/"+id, "", &got) == http.StatusOK && got.Sync.Status != synclog.StatusInProgress &&
+			slices.ContainsFunc(got.Entries, func(e synclog.Entry) bool {
+				return e.Stage == model.StageProcessing && synclog.IsFinal(e.State)
+			}) {
 			return got.Sync, got.Entries
 		}
 		if err := svc.Exited(); err != nil {

@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func (p *pipeline) waitSyncOf(ctx context.Context, svc *stack.Services, connecto
 			p.t.Fatal(err)
 		}
 		last = syncs
-		if len(syncs) > 0 && done(syncs[0]) {
+		if len(syncs) > 0 && done(syncs[0]) && p.entriesWritten(ctx, syncs[0]) {
 			return syncs[0]
 		}
 		if err := svc.Exited(); err != nil {
@@ -69,6 +70,18 @@ func (p *pipeline) waitSyncOf(ctx context.Context, svc *stack.Services, connecto
 	}
 	p.t.Fatalf("waiting for %s: timed out; syncs table: %+v", what, last)
 	return synclog.Sync{}
+}
+
+// entriesWritten says whether an ended sync's entries are all in ClickHouse: its syncs
+// row is written just before them, so a read may see the row first.
+func (p *pipeline) entriesWritten(ctx context.Context, s synclog.Sync) bool {
+	if s.Status == synclog.StatusInProgress {
+		return true
+	}
+	_, entries, err := p.store.Sync(ctx, s.ID, "")
+	return err == nil && slices.ContainsFunc(entries, func(e synclog.Entry) bool {
+		return e.Stage == model.StageProcessing && synclog.IsFinal(e.State)
+	})
 }
 
 func stageStates(s synclog.Sync) map[string]model.StageState {
