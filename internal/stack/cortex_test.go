@@ -108,3 +108,81 @@ func joinQuoted(ids []string) string {
 	}
 	return out
 }
+
+// TestCortexXDRLifecycle: between two Full syncs an endpoint goes LOST (archived at once,
+// reason status), another vanishes (not_returned) and a host gets a CVE patched (Fixed,
+// not_returned); the findings of archived endpoints are hidden, not Fixed.
+func TestCortexXDRLifecycle(t *testing.T) {
+	ctx := context.Background()
+	sim, err := cortex.New(cortex.Config{Seed: 3, Endpoints: 12, APIKeyID: "42", APIKey: "e2e-xdr-key", RequestsPerSecond: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	p := newPipeline(t, nil)
+	p.connectors = filepath.Join(t.TempDir(), "xdr.yaml")
+	conf := fmt.Sprintf("connectors:\n  - id: xdr-e2e\n    type: cortex_xdr\n    settings:\n      base_url: %s\n      api_key_id: \"42\"\n      api_key: {env: %s}\n      remove_statuses: [LOST, UNINSTALLED]\n", srv.URL, xdrKeyEnv)
+	if err := os.WriteFile(p.connectors, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(xdrKeyEnv, "e2e-xdr-key")
+	svc := p.start(ctx, stack.Config{SyncAtStart: "full"})
+	if s := p.waitSyncOf(ctx, svc, "xdr-e2e", "the first sync", func(s synclog.Sync) bool { return s.Status != synclog.StatusInProgress }); s.Status != synclog.StatusDone {
+		t.Fatalf("first sync %s: %+v", s.Status, s.Error)
+	}
+
+	// Targets: connected endpoints with unique names, and a CVE row of a third host.
+	names := map[string]int{}
+	for _, e := range sim.Endpoints() {
+		names[e.EndpointName]++
+	}
+	var connected []cortex.Endpoint
+	for _, e := range sim.Endpoints() {
+		if e.EndpointStatus == "CONNECTED" && names[e.EndpointName] == 1 {
+			connected = append(connected, e)
+		}
+	}
+	if len(connected) < 3 {
+		t.Fatalf("%d connected endpoints with unique names; pick another seed", len(connected))
+	}
+	lost, vanished, patched := connected[0], connected[1], connected[2]
+	var patchedCVE, lostFinding string
+	for _, r := range sim.CVERows() {
+		if r.AffectedHosts == patched.EndpointName && patchedCVE == "" {
+			patchedCVE = r.CVEID
+		}
+		if r.AffectedHosts == lost.EndpointName && lostFinding == "" {
+			lostFinding = lost.EndpointName + "/" + r.CVEID
+		}
+	}
+	if patchedCVE == "" || lostFinding == "" {
+		t.Fatal("the chosen hosts have no CVEs; pick another seed")
+	}
+	if err := sim.Mutate(cortex.Mutation{SetStatus: map[string]string{lost.EndpointID: "LOST"}, Remove: []string{vanished.EndpointID},
+		FixCVE: []cortex.HostCVE{{Host: patched.EndpointName, CVE: patchedCVE}}}); err != nil {
+		t.Fatal(err)
+	}
+	if s := syncNowOf(t, svc, "xdr-e2e", model.SyncFull); s.Status != synclog.StatusDone {
+		t.Fatalf("second sync %s: %+v", s.Status, s.Error)
+	}
+	for uid, want := range map[string]string{lost.EndpointID: "status", vanished.EndpointID: "not_returned", patched.EndpointID: ""} {
+		if got := p.stateOf(t, "assets", "archive_reason", uid); got != want {
+			t.Errorf("endpoint %s: archive_reason %q, want %q", uid, got, want)
+		}
+	}
+	if got := p.history(t, "asset_history", lost.EndpointID); fmt.Sprint(got) != "[>active:new active>archived:status]" {
+		t.Errorf("history of the LOST endpoint: %v", got)
+	}
+	fixed := patched.EndpointName + "/" + patchedCVE
+	if got := p.history(t, "finding_history", fixed); fmt.Sprint(got) != "[>Active:new Active>Fixed:not_returned]" {
+		t.Errorf("history of the patched CVE: %v", got)
+	}
+	// The LOST endpoint's findings are hidden with it, not Fixed.
+	if got := p.stateOf(t, "findings", "status", lostFinding); got != "Active" {
+		t.Errorf("finding %s of the LOST endpoint is %s, want Active (hidden)", lostFinding, got)
+	}
+	if n := p.count(t, fmt.Sprintf("SELECT count() FROM %s.current_findings WHERE uid = '%s'", p.database, lostFinding)); n != 0 {
+		t.Errorf("finding %s of the LOST endpoint is still visible in current_findings", lostFinding)
+	}
+}

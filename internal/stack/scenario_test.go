@@ -42,10 +42,16 @@ func served(t *testing.T, sim *inspector.Simulator, region string) map[string]st
 // syncNow starts a sync of aws-e2e through the control API and waits for its end.
 func syncNow(t *testing.T, svc *stack.Services, typ model.SyncType) synclog.Sync {
 	t.Helper()
+	return syncNowOf(t, svc, "aws-e2e", typ)
+}
+
+// syncNowOf starts a sync of a connector through the control API and waits for its end.
+func syncNowOf(t *testing.T, svc *stack.Services, connectorID string, typ model.SyncType) synclog.Sync {
+	t.Helper()
 	var started struct {
 		SyncID string `json:"sync_id"`
 	}
-	if code := apiCall(t, svc, "POST", "/api/v1/connectors/aws-e2e/syncs", `{"type":"`+string(typ)+`"}`, &started); code != 202 {
+	if code := apiCall(t, svc, "POST", "/api/v1/connectors/"+connectorID+"/syncs", `{"type":"`+string(typ)+`"}`, &started); code != 202 {
 		t.Fatalf("sync now: HTTP %d", code)
 	}
 	s, _ := waitAPISync(t, svc, started.SyncID)
