@@ -262,13 +262,16 @@ func TestLifecycleScenario(t *testing.T) {
 		t.Errorf("an Incremental sync fixed %s by absence (status %s)", targets[5], got)
 	}
 
-	// A Full sync that fails sweeps nothing: a finding that vanished meanwhile stays Active.
+	// A Full sync whose Fetching fails in one region (eu-west-1 answers its connectivity
+	// check and first page, then only server errors) sweeps nothing, not even the region
+	// that was fetched whole: a finding that vanished from us-east-1 stays Active.
 	if err := sim.Mutate(inspector.Mutation{Remove: []string{rescored}}); err != nil {
 		t.Fatal(err)
 	}
-	sim.SetFaults(inspector.Faults{ServerError: 100})
-	if failed := syncNow(t, svc, model.SyncFull); failed.Status != synclog.StatusFailed {
-		t.Fatalf("the sync with server errors ended %s", failed.Status)
+	sim.SetFaults(inspector.Faults{Region: "eu-west-1", After: 2, ServerError: 1000})
+	failed := syncNow(t, svc, model.SyncFull)
+	if failed.Status != synclog.StatusFailed || failed.FailedStage != model.StageFetching {
+		t.Fatalf("the sync with server errors in eu-west-1 ended %s at %q; want Failed at Fetching", failed.Status, failed.FailedStage)
 	}
 	sim.SetFaults(inspector.Faults{})
 	if got := p.stateOf(t, "findings", "status", rescored); got != "Active" {

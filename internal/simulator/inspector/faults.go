@@ -22,17 +22,24 @@ type Faults struct {
 	// a 200 with a matching Content-Length whose body is not valid JSON, as a proxy that
 	// rewrites responses might leave it.
 	TruncatedPage int
+	// Region, when set, confines the counted faults (Throttle, ServerError, TruncatedPage)
+	// to ListFindings calls of that region; After lets that many of them pass first (a
+	// region that answers its connectivity check and first pages, then fails mid-fetch).
+	Region string
+	After  int
 }
 
 // faultsWire is the JSON form of Faults.
 type faultsWire struct {
-	AccessDenied  bool  `json:"access_denied"`
-	Throttle      int   `json:"throttle"`
-	RetryAfter    int   `json:"retry_after"`
-	ServerError   int   `json:"server_error"`
-	PageDelayMS   int64 `json:"page_delay_ms"`
-	Malformed     int   `json:"malformed"`
-	TruncatedPage int   `json:"truncated_page"`
+	AccessDenied  bool   `json:"access_denied"`
+	Throttle      int    `json:"throttle"`
+	RetryAfter    int    `json:"retry_after"`
+	ServerError   int    `json:"server_error"`
+	PageDelayMS   int64  `json:"page_delay_ms"`
+	Malformed     int    `json:"malformed"`
+	TruncatedPage int    `json:"truncated_page"`
+	Region        string `json:"region"`
+	After         int    `json:"after"`
 }
 
 // MarshalJSON writes f in the form POST /_simulator/faults accepts.
@@ -40,6 +47,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsWire{
 		AccessDenied: f.AccessDenied, Throttle: f.Throttle, RetryAfter: f.RetryAfter,
 		ServerError: f.ServerError, PageDelayMS: f.PageDelay.Milliseconds(), Malformed: f.Malformed,
+		Region: f.Region, After: f.After,
 		TruncatedPage: f.TruncatedPage,
 	})
 }
@@ -55,6 +63,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 	*f = Faults{
 		AccessDenied: w.AccessDenied, Throttle: w.Throttle, RetryAfter: w.RetryAfter,
 		ServerError: w.ServerError, PageDelay: time.Duration(w.PageDelayMS) * time.Millisecond, Malformed: w.Malformed,
+		Region: w.Region, After: w.After,
 		TruncatedPage: w.TruncatedPage,
 	}
 	return nil
@@ -102,13 +111,22 @@ func (s *faultState) set(f Faults) {
 	s.f = f
 }
 
-// take returns the fault the next ListFindings request suffers, consuming a counter.
-func (s *faultState) take() (fault, int) {
+// take returns the fault the next ListFindings request of region suffers, consuming a
+// counter.
+func (s *faultState) take(region string) (fault, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.f.AccessDenied:
+	if s.f.AccessDenied {
 		return faultAccessDenied, 0
+	}
+	if s.f.Region != "" && s.f.Region != region {
+		return faultNone, 0
+	}
+	if s.f.After > 0 {
+		s.f.After--
+		return faultNone, 0
+	}
+	switch {
 	case s.f.Throttle > 0:
 		s.f.Throttle--
 		return faultThrottle, s.f.RetryAfter

@@ -54,7 +54,7 @@ func (s *Simulator) serveListFindings(w http.ResponseWriter, r *http.Request, bo
 		writeJSONError(w, http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
 		return
 	}
-	f, retryAfter := s.faults.take()
+	f, retryAfter := s.faults.take(region)
 	switch f {
 	case faultAccessDenied:
 		writeJSONError(w, http.StatusForbidden, "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/",

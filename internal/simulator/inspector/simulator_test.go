@@ -473,6 +473,16 @@ func TestFaults(t *testing.T) {
 				t.Errorf("want *types.InternalServerException, got %T", err)
 			}
 		}},
+		{"faults of another region do not apply", inspector.Faults{Region: "eu-west-1", ServerError: 5}, 1, "", func(t *testing.T, _ error, statuses []int, _ []http.Header) {
+			if n := count(statuses, 500); n != 0 {
+				t.Errorf("%d server errors in us-east-1, want none", n)
+			}
+		}},
+		{"After lets the first page through, then fails", inspector.Faults{After: 1, ServerError: 5}, 1, "InternalServerException", func(t *testing.T, _ error, statuses []int, _ []http.Header) {
+			if len(statuses) != 2 || statuses[0] != 200 || statuses[1] != 500 {
+				t.Errorf("statuses %v, want the first page, then a server error", statuses)
+			}
+		}},
 		{"access denied", inspector.Faults{AccessDenied: true}, 3, "AccessDeniedException", func(t *testing.T, err error, statuses []int, headers []http.Header) {
 			if len(statuses) != 1 || statuses[0] != 403 {
 				t.Errorf("statuses %v, want a single 403 (not retried)", statuses)
