@@ -200,56 +200,60 @@ func byConnector(n int, connectorOf func(int) string) map[string][]int {
 // sweepBatch bounds the rows a sweep holds and writes at once.
 const sweepBatch = 5000
 
+// writeFunc stores a batch the way the processor stores its own (lifecycle, then rows).
+type writeFunc func(context.Context, []model.Asset, []model.EnrichedFinding) error
+
+// inBatches streams the rows read yields, changes each with edit, and hands them to
+// write sweepBatch at a time. It returns how many rows it wrote.
+func inBatches[T any](read func(each func(T) error) error, edit func(*T), write func([]T) error) (int, error) {
+	var batch []T
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		n += len(batch)
+		err := write(batch)
+		batch = batch[:0]
+		return err
+	}
+	err := read(func(row T) error {
+		edit(&row)
+		if batch = append(batch, row); len(batch) == sweepBatch {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	return n, err
+}
+
 // sweep applies "missing means gone" to one scope after a successful Full sync (SPEC
 // §3): active assets the sync did not return are archived (not_returned), then active
 // findings it did not return are Fixed — except those whose asset is archived, which
-// are hidden with it. write stores a batch the way the processor stores its own.
-func (l *lifecycle) sweep(ctx context.Context, connectorID, scope, syncID string, write func(context.Context, []model.Asset, []model.EnrichedFinding) error) (archived, fixed int, err error) {
+// are hidden with it.
+func (l *lifecycle) sweep(ctx context.Context, connectorID, scope, syncID string, write writeFunc) (archived, fixed int, err error) {
 	now := l.now()
-	var assets []model.Asset
-	flushAssets := func() error {
-		if len(assets) == 0 {
-			return nil
-		}
-		archived += len(assets)
-		err := write(ctx, assets, nil)
-		assets = assets[:0]
-		return err
-	}
-	err = l.store.AssetsNotReturned(ctx, connectorID, scope, syncID, func(a model.Asset) error {
-		a.ArchiveReason, a.FetchedAt = "not_returned", now
-		if assets = append(assets, a); len(assets) == sweepBatch {
-			return flushAssets()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flushAssets()
-	}
+	archived, err = inBatches(
+		func(each func(model.Asset) error) error {
+			return l.store.AssetsNotReturned(ctx, connectorID, scope, syncID, each)
+		},
+		func(a *model.Asset) { a.ArchiveReason, a.FetchedAt = "not_returned", now },
+		func(assets []model.Asset) error { return write(ctx, assets, nil) })
 	if err != nil {
-		return archived, fixed, fmt.Errorf("archiving assets of %s/%s not returned by sync %s: %w", connectorID, scope, syncID, err)
+		return archived, 0, fmt.Errorf("archiving assets of %s/%s not returned by sync %s: %w", connectorID, scope, syncID, err)
 	}
-	var findings []model.EnrichedFinding
-	flushFindings := func() error {
-		if len(findings) == 0 {
-			return nil
-		}
-		fixed += len(findings)
-		err := write(ctx, nil, findings)
-		findings = findings[:0]
-		return err
-	}
-	err = l.store.FindingsNotReturned(ctx, connectorID, scope, syncID, func(f model.EnrichedFinding) error {
-		f.Status, f.Finding.FetchedAt = model.StatusFixed, now
-		f.Transition = &model.Transition{Reason: "not_returned"}
-		if findings = append(findings, f); len(findings) == sweepBatch {
-			return flushFindings()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flushFindings()
-	}
+	fixed, err = inBatches(
+		func(each func(model.EnrichedFinding) error) error {
+			return l.store.FindingsNotReturned(ctx, connectorID, scope, syncID, each)
+		},
+		func(f *model.EnrichedFinding) {
+			f.Status, f.Finding.FetchedAt = model.StatusFixed, now
+			f.Transition = &model.Transition{Reason: "not_returned"}
+		},
+		func(findings []model.EnrichedFinding) error { return write(ctx, nil, findings) })
 	if err != nil {
 		return archived, fixed, fmt.Errorf("fixing findings of %s/%s not returned by sync %s: %w", connectorID, scope, syncID, err)
 	}
@@ -259,29 +263,14 @@ func (l *lifecycle) sweep(ctx context.Context, connectorID, scope, syncID string
 // retire archives the connector's active assets not seen since notSeenSince (reason
 // retention): assets of a scope the connector no longer fetches, say, age out. Only a
 // successful Full sync calls it — an Incremental sync does not see unchanged assets.
-func (l *lifecycle) retire(ctx context.Context, connectorID string, notSeenSince time.Time, write func(context.Context, []model.Asset, []model.EnrichedFinding) error) (int, error) {
+func (l *lifecycle) retire(ctx context.Context, connectorID string, notSeenSince time.Time, write writeFunc) (int, error) {
 	now := l.now()
-	var assets []model.Asset
-	retired := 0
-	flush := func() error {
-		if len(assets) == 0 {
-			return nil
-		}
-		retired += len(assets)
-		err := write(ctx, assets, nil)
-		assets = assets[:0]
-		return err
-	}
-	err := l.store.AssetsPastRetention(ctx, connectorID, notSeenSince, func(a model.Asset) error {
-		a.ArchiveReason, a.FetchedAt = "retention", now
-		if assets = append(assets, a); len(assets) == sweepBatch {
-			return flush()
-		}
-		return nil
-	})
-	if err == nil {
-		err = flush()
-	}
+	retired, err := inBatches(
+		func(each func(model.Asset) error) error {
+			return l.store.AssetsPastRetention(ctx, connectorID, notSeenSince, each)
+		},
+		func(a *model.Asset) { a.ArchiveReason, a.FetchedAt = "retention", now },
+		func(assets []model.Asset) error { return write(ctx, assets, nil) })
 	if err != nil {
 		return retired, fmt.Errorf("archiving assets of %s not seen since %s: %w", connectorID, notSeenSince.Format(time.RFC3339), err)
 	}

@@ -146,49 +146,46 @@ func (c *Client) WriteHistory(ctx context.Context, findings []FindingChange, ass
 	return nil
 }
 
+// historyRow is one change of a finding's status or an asset's state.
+type historyRow struct {
+	connectorID, uid, old, new, reason, syncID string
+	at                                         time.Time
+}
+
+// historyKind is what one history table holds: its state columns and allowed values.
+type historyKind struct {
+	entity               string // finding or asset, for errors
+	oldColumn, newColumn string
+	states, reasons      []string
+}
+
+var (
+	findingHistory = historyKind{"finding", "old_status", "new_status", []string{string(model.StatusActive), string(model.StatusFixed)}, findingReasons}
+	assetHistory   = historyKind{"asset", "old_state", "new_state", assetStates, assetReasons}
+)
+
 // findingHistoryColumns validates changes and returns finding_history's columns for them.
 func findingHistoryColumns(changes []FindingChange) ([]column, error) {
-	n := len(changes)
-	var (
-		connectorID = make([]string, n)
-		uid         = make([]string, n)
-		oldStatus   = make([]string, n)
-		newStatus   = make([]string, n)
-		reason      = make([]string, n)
-		syncID      = make([]string, n)
-		at          = make([]time.Time, n)
-	)
-	for i, chg := range changes {
-		switch {
-		case chg.Old != "" && !slices.Contains(statuses, chg.Old):
-			return nil, fmt.Errorf("finding %s: unknown old status %q", chg.UID, chg.Old)
-		case !slices.Contains(statuses, chg.New):
-			return nil, fmt.Errorf("finding %s: unknown new status %q", chg.UID, chg.New)
-		case chg.Old == chg.New:
-			return nil, fmt.Errorf("finding %s: status %s to %s is no change", chg.UID, chg.Old, chg.New)
-		case !slices.Contains(findingReasons, chg.Reason):
-			return nil, fmt.Errorf("finding %s: unknown reason %q (want one of %s)", chg.UID, chg.Reason, strings.Join(findingReasons, ", "))
-		}
-		if err := checkChange(chg.ConnectorID, chg.UID, chg.SyncID, chg.Time); err != nil {
-			return nil, fmt.Errorf("finding %s: %w", chg.UID, err)
-		}
-		connectorID[i], uid[i], syncID[i], at[i] = chg.ConnectorID, chg.UID, chg.SyncID, chg.Time.UTC()
-		oldStatus[i], newStatus[i], reason[i] = string(chg.Old), string(chg.New), chg.Reason
+	rows := make([]historyRow, len(changes))
+	for i, c := range changes {
+		rows[i] = historyRow{c.ConnectorID, c.UID, string(c.Old), string(c.New), c.Reason, c.SyncID, c.Time}
 	}
-	return []column{
-		{"connector_id", connectorID},
-		{"uid", uid},
-		{"old_status", oldStatus},
-		{"new_status", newStatus},
-		{"reason", reason},
-		{"sync_id", syncID},
-		{"time", at},
-	}, nil
+	return findingHistory.columns(rows)
 }
 
 // assetHistoryColumns validates changes and returns asset_history's columns for them.
 func assetHistoryColumns(changes []AssetChange) ([]column, error) {
-	n := len(changes)
+	rows := make([]historyRow, len(changes))
+	for i, c := range changes {
+		rows[i] = historyRow{c.ConnectorID, c.UID, c.OldState, c.NewState, c.Reason, c.SyncID, c.Time}
+	}
+	return assetHistory.columns(rows)
+}
+
+// columns validates rows (known states and reasons, a real change, the fields every row
+// needs) and returns the table's columns for them.
+func (k historyKind) columns(rows []historyRow) ([]column, error) {
+	n := len(rows)
 	var (
 		connectorID = make([]string, n)
 		uid         = make([]string, n)
@@ -198,32 +195,40 @@ func assetHistoryColumns(changes []AssetChange) ([]column, error) {
 		syncID      = make([]string, n)
 		at          = make([]time.Time, n)
 	)
-	for i, chg := range changes {
+	for i, r := range rows {
 		switch {
-		case chg.OldState != "" && !slices.Contains(assetStates, chg.OldState):
-			return nil, fmt.Errorf("asset %s: unknown old state %q", chg.UID, chg.OldState)
-		case !slices.Contains(assetStates, chg.NewState):
-			return nil, fmt.Errorf("asset %s: unknown new state %q", chg.UID, chg.NewState)
-		case chg.OldState == chg.NewState:
-			return nil, fmt.Errorf("asset %s: state %s to %s is no change", chg.UID, chg.OldState, chg.NewState)
-		case !slices.Contains(assetReasons, chg.Reason):
-			return nil, fmt.Errorf("asset %s: unknown reason %q (want one of %s)", chg.UID, chg.Reason, strings.Join(assetReasons, ", "))
+		case r.old != "" && !slices.Contains(k.states, r.old):
+			return nil, fmt.Errorf("%s %s: unknown old %s %q", k.entity, r.uid, k.what(), r.old)
+		case !slices.Contains(k.states, r.new):
+			return nil, fmt.Errorf("%s %s: unknown new %s %q", k.entity, r.uid, k.what(), r.new)
+		case r.old == r.new:
+			return nil, fmt.Errorf("%s %s: %s %s to %s is no change", k.entity, r.uid, k.what(), r.old, r.new)
+		case !slices.Contains(k.reasons, r.reason):
+			return nil, fmt.Errorf("%s %s: unknown reason %q (want one of %s)", k.entity, r.uid, r.reason, strings.Join(k.reasons, ", "))
 		}
-		if err := checkChange(chg.ConnectorID, chg.UID, chg.SyncID, chg.Time); err != nil {
-			return nil, fmt.Errorf("asset %s: %w", chg.UID, err)
+		if err := checkChange(r.connectorID, r.uid, r.syncID, r.at); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", k.entity, r.uid, err)
 		}
-		connectorID[i], uid[i], syncID[i], at[i] = chg.ConnectorID, chg.UID, chg.SyncID, chg.Time.UTC()
-		oldState[i], newState[i], reason[i] = chg.OldState, chg.NewState, chg.Reason
+		connectorID[i], uid[i], syncID[i], at[i] = r.connectorID, r.uid, r.syncID, r.at.UTC()
+		oldState[i], newState[i], reason[i] = r.old, r.new, r.reason
 	}
 	return []column{
 		{"connector_id", connectorID},
 		{"uid", uid},
-		{"old_state", oldState},
-		{"new_state", newState},
+		{k.oldColumn, oldState},
+		{k.newColumn, newState},
 		{"reason", reason},
 		{"sync_id", syncID},
 		{"time", at},
 	}, nil
+}
+
+// what names the state column's meaning in errors: status or state.
+func (k historyKind) what() string {
+	if k.entity == "finding" {
+		return "status"
+	}
+	return "state"
 }
 
 // checkChange checks the fields every history row needs.
