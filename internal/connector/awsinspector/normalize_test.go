@@ -1,7 +1,6 @@
 package awsinspector
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"math/big"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/connector"
+	"github.com/tributary-sec/tributary/internal/connector/connectortest"
 	"github.com/tributary-sec/tributary/internal/model"
 )
 
@@ -75,41 +75,6 @@ func normPageFindings(tb testing.TB) []json.RawMessage {
 	return page.Findings
 }
 
-func normCheckGolden(t *testing.T, path string, got *connector.Normalized) {
-	t.Helper()
-	b, err := json.MarshalIndent(got, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = append(b, '\n')
-	if normUpdating() {
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden (go test -update writes it): %v", err)
-	}
-	if bytes.Equal(b, want) {
-		return
-	}
-	gl, wl := strings.Split(string(b), "\n"), strings.Split(string(want), "\n")
-	for i := range max(len(gl), len(wl)) {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			t.Fatalf("%s: output differs at line %d (go test -update rewrites it)\n got: %s\nwant: %s", path, i+1, g, w)
-		}
-	}
-}
-
 func TestNormalizeGolden(t *testing.T) {
 	for _, path := range normFixtures(t) {
 		name := strings.TrimSuffix(filepath.Base(path), ".json")
@@ -126,7 +91,7 @@ func TestNormalizeGolden(t *testing.T) {
 				t.Fatalf("got %d findings and %d assets, want 1 finding and one asset per resource",
 					len(out.Findings), len(out.Assets))
 			}
-			normCheckGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", &out)
+			connectortest.Golden(t, strings.TrimSuffix(path, ".json")+".golden.json", &out, normUpdating())
 		})
 	}
 }
@@ -144,7 +109,7 @@ func TestNormalizeListFindingsPage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	normCheckGolden(t, strings.TrimSuffix(normPageFixture, ".json")+".golden.json", &out)
+	connectortest.Golden(t, strings.TrimSuffix(normPageFixture, ".json")+".golden.json", &out, normUpdating())
 }
 
 func TestNormalizeMinimal(t *testing.T) {

@@ -73,10 +73,29 @@ func sortBy[T any](s []T, key func(int) (scope, uid string)) error {
 	return nil
 }
 
-// checkGolden compares got with the golden file at path, or rewrites it when updating.
-func checkGolden(t *testing.T, path string, got []byte) {
+// Golden compares got, marshalled as two-space indented JSON ending in a newline, with
+// the golden file at path, or rewrites the file when update is true.
+func Golden(t testing.TB, path string, got any, update bool) {
 	t.Helper()
-	if updating() {
+	b, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareGolden(t, path, append(b, '\n'), update, "-update")
+}
+
+// checkGolden compares got with the conformance golden file at path, or rewrites it when
+// updating.
+func checkGolden(t testing.TB, path string, got []byte) {
+	t.Helper()
+	compareGolden(t, path, got, updating(), "-update-conformance")
+}
+
+// compareGolden compares got with the golden file at path, or rewrites it when update
+// is true; updateFlag names the flag that rewrites it, for the failure messages.
+func compareGolden(t testing.TB, path string, got []byte, update bool, updateFlag string) {
+	t.Helper()
+	if update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +107,7 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("reading the golden file (go test -update-conformance writes it): %v", err)
+		t.Fatalf("reading the golden file (go test %s writes it): %v", updateFlag, err)
 	}
 	if bytes.Equal(got, want) {
 		return
@@ -103,7 +122,7 @@ func checkGolden(t *testing.T, path string, got []byte) {
 			w = wl[i]
 		}
 		if g != w {
-			t.Fatalf("%s: the normalized output differs at line %d (go test -update-conformance rewrites the file after a deliberate change)\n got: %s\nwant: %s", path, i+1, g, w)
+			t.Fatalf("%s: the output differs at line %d (go test %s rewrites the file after a deliberate change)\n got: %s\nwant: %s", path, i+1, updateFlag, g, w)
 		}
 	}
 }

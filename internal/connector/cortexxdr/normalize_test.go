@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/connector"
+	"github.com/tributary-sec/tributary/internal/connector/connectortest"
 	"github.com/tributary-sec/tributary/internal/model"
 )
 
@@ -79,36 +80,6 @@ func loadFixture(t testing.TB, path string) []*model.RawRecord {
 	return out
 }
 
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if updating() {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden (go test -update writes it): %v", err)
-	}
-	if bytes.Equal(got, want) {
-		return
-	}
-	gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-	for i := range max(len(gl), len(wl)) {
-		var g, w string
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if g != w {
-			t.Fatalf("%s: output differs at line %d (go test -update rewrites it)\n got: %s\nwant: %s", path, i+1, g, w)
-		}
-	}
-}
-
 func TestNormalizeGolden(t *testing.T) {
 	paths, err := filepath.Glob("testdata/*.json")
 	if err != nil {
@@ -136,11 +107,7 @@ func TestNormalizeGolden(t *testing.T) {
 				res.Assets, res.Findings = out.Assets, out.Findings
 				results = append(results, res)
 			}
-			b, err := json.MarshalIndent(results, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkGolden(t, strings.TrimSuffix(path, ".json")+".golden.json", append(b, '\n'))
+			connectortest.Golden(t, strings.TrimSuffix(path, ".json")+".golden.json", results, updating())
 		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
 // Faults are failures the simulator injects into the public API. Its JSON form (used by
@@ -46,9 +48,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads the form POST /_simulator/faults accepts, rejecting unknown keys.
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	var w faultsWire
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := simctl.DecodeStrict(bytes.NewReader(b), &w); err != nil {
 		return fmt.Errorf("decoding faults: %w", err)
 	}
 	*f = Faults{

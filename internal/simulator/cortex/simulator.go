@@ -5,7 +5,6 @@ package cortex
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
 // maxBody bounds request bodies.
@@ -269,53 +270,12 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// serveControl serves the simulator's own endpoints, which need no authentication:
-// GET /_simulator/healthz, GET and POST /_simulator/faults, and POST /_simulator/mutate (a
-// Mutation; the answer counts the mutations so far and gives the time of the last).
+// serveControl serves the simulator's own endpoints under /_simulator/, which need no
+// authentication.
 func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	switch {
-	case r.URL.Path == "/_simulator/healthz" && r.Method == http.MethodGet:
-		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	case r.URL.Path == "/_simulator/faults" && r.Method == http.MethodGet:
-		_ = json.NewEncoder(w).Encode(s.faults.get())
-	case r.URL.Path == "/_simulator/faults" && r.Method == http.MethodPost:
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<16))
-		var f Faults
-		if err == nil {
-			err = json.Unmarshal(body, &f)
-		}
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			_ = json.NewEncoder(w).Encode(map[string]string{"message": err.Error()})
-			return
-		}
-		s.SetFaults(f)
-		_ = json.NewEncoder(w).Encode(s.faults.get())
-	case r.URL.Path == "/_simulator/mutate" && r.Method == http.MethodPost:
-		var m Mutation
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&m)
-		if err != nil {
-			err = fmt.Errorf("decoding mutation: %w", err)
-		} else {
-			err = s.Mutate(m)
-		}
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			_ = json.NewEncoder(w).Encode(map[string]string{"message": err.Error()})
-			return
-		}
-		n, at := s.mutationClock()
-		_ = json.NewEncoder(w).Encode(struct {
-			Mutations int       `json:"mutations"`
-			Now       time.Time `json:"now"`
-		}{n, at})
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"message":"unknown simulator endpoint"}`)
-	}
+	simctl.Control[Faults, Mutation]{
+		Faults: s.faults.get, SetFaults: s.SetFaults, Mutate: s.Mutate, Clock: s.mutationClock, MaxBody: maxBody,
+	}.ServeHTTP(w, r)
 }
 
 // tokenBucket is a rate limiter refilled continuously at rate tokens a second.
