@@ -44,7 +44,7 @@ type Simulator struct {
 	mutated int64 // unix ms of the last mutation; Config.Now before any
 	nmut    int   // mutations so far
 
-	limiter *tokenBucket
+	limiter *simctl.TokenBucket
 	nonces  nonceCache
 	xql     xqlState
 
@@ -77,7 +77,7 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	s.tenantID = strconv.FormatUint(300000000+uint64(cfg.Seed)%100000000, 10)
 	if cfg.RequestsPerSecond > 0 {
-		s.limiter = newTokenBucket(cfg.RequestsPerSecond, s.clock())
+		s.limiter = simctl.NewTokenBucket(cfg.RequestsPerSecond, s.clock())
 	}
 	s.state.Store(&tenant{d: generate(cfg), malformed: &malformedSet{}})
 	s.faults.set(Faults{})
@@ -166,7 +166,7 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, msgUnauthorized, nil)
 		return
 	}
-	if s.limiter != nil && !s.limiter.allow(s.clock()) {
+	if s.limiter != nil && !s.limiter.Allow(s.clock()) {
 		writeError(w, http.StatusTooManyRequests, msgTooManyRequests, s.rateLimitExtra())
 		return
 	}
@@ -276,35 +276,6 @@ func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	simctl.Control[Faults, Mutation]{
 		Faults: s.faults.get, SetFaults: s.SetFaults, Mutate: s.Mutate, Clock: s.mutationClock, MaxBody: maxBody,
 	}.ServeHTTP(w, r)
-}
-
-// tokenBucket is a rate limiter refilled continuously at rate tokens a second.
-type tokenBucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64, now time.Time) *tokenBucket {
-	burst := max(1, rate)
-	return &tokenBucket{rate: rate, burst: burst, tokens: burst, last: now}
-}
-
-// allow takes a token if one is available.
-func (b *tokenBucket) allow(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if now.After(b.last) {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 // errMissing reports missing required parameters the way the API words it.

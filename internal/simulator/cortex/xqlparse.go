@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
 // The simulator runs a subset of XQL over its two vulnerability datasets:
@@ -852,7 +854,7 @@ func appendRow(b []byte, d *dataset, res *result, k int, stream bool) []byte {
 			b = append(b, ',')
 		}
 		col := &res.t.cols[ci]
-		b = appendString(b, col.name)
+		b = simctl.AppendString(b, col.name)
 		b = append(b, ':')
 		v := col.value(d, r)
 		if stream && col.timestamp && v.kind == vNumber {
@@ -866,7 +868,7 @@ func appendRow(b []byte, d *dataset, res *result, k int, stream bool) []byte {
 func appendValue(b []byte, v value) []byte {
 	switch v.kind {
 	case vString:
-		return appendString(b, v.s)
+		return simctl.AppendString(b, v.s)
 	case vNumber:
 		return strconv.AppendFloat(b, v.n, 'f', -1, 64)
 	case vArray:
@@ -875,43 +877,9 @@ func appendValue(b []byte, v value) []byte {
 			if k > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, s)
+			b = simctl.AppendString(b, s)
 		}
 		return append(b, ']')
 	}
 	return append(b, "null"...)
-}
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, `\u00`...)
-				b = append(b, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

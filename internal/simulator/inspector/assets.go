@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
 // vpc is a network that EC2 instances and Lambda functions of a region live in.
@@ -64,12 +66,12 @@ func (rg *regionGen) appendResourceTail(b []byte, as *asset) []byte {
 				b = append(b, ',')
 			}
 			b = appendKey(b, t.key)
-			b = appendString(b, t.value)
+			b = simctl.AppendString(b, t.value)
 		}
 		b = append(b, "},"...)
 	}
 	b = appendKey(b, "type")
-	b = appendString(b, resourceTypeNames[as.rtype])
+	b = simctl.AppendString(b, resourceTypeNames[as.rtype])
 	return append(b, "}]}"...)
 }
 

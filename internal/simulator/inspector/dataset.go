@@ -5,7 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
 // Finding statuses.
@@ -262,40 +263,6 @@ func (d *dataset) sortKeys(field string) ([]int64, []string) {
 // JSON writing helpers. The generator writes JSON by appending to byte slices: it is an
 // order of magnitude cheaper than encoding/json for 200,000 findings.
 
-// appendString appends s as a JSON string.
-func appendString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			buf = append(buf, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				buf = append(buf, '\\', c)
-			case '\n':
-				buf = append(buf, '\\', 'n')
-			case '\t':
-				buf = append(buf, '\\', 't')
-			default:
-				buf = append(buf, `\u00`...)
-				buf = append(buf, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
-}
-
 // appendKey appends "key": .
 func appendKey(buf []byte, key string) []byte {
 	buf = append(buf, '"')
@@ -306,7 +273,7 @@ func appendKey(buf []byte, key string) []byte {
 // appendStringMember appends "key":"value", .
 func appendStringMember(buf []byte, key, value string) []byte {
 	buf = appendKey(buf, key)
-	buf = appendString(buf, value)
+	buf = simctl.AppendString(buf, value)
 	return append(buf, ',')
 }
 
@@ -317,7 +284,7 @@ func appendStrings(buf []byte, ss []string) []byte {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = appendString(buf, s)
+		buf = simctl.AppendString(buf, s)
 	}
 	return append(buf, ']')
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
 const (
@@ -437,7 +439,7 @@ func (rg *regionGen) appendCode(b []byte, is *issue) []byte {
 	b = append(b, "},"...)
 	b = appendStringMember(b, "description", det.description)
 	b = append(b, `"remediation":{"recommendation":{"text":`...)
-	b = appendString(b, "Follow the guidance of the "+det.name+" detector to fix the code at the reported lines.")
+	b = simctl.AppendString(b, "Follow the guidance of the "+det.name+" detector to fix the code at the reported lines.")
 	b = append(b, "}},"...)
 	b = appendStringMember(b, "severity", severityNames[is.sev])
 	b = appendStringMember(b, "title", is.title)

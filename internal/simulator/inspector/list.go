@@ -49,7 +49,7 @@ func (s *Simulator) serveListFindings(w http.ResponseWriter, r *http.Request, bo
 			return // the client is gone; nobody reads an answer
 		}
 	}
-	if s.limiter != nil && !s.limiter.allow(s.clock()) {
+	if s.limiter != nil && !s.limiter.Allow(s.clock()) {
 		w.Header().Set("Retry-After", "1")
 		writeJSONError(w, http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
 		return

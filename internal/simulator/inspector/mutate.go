@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
 // Mutation changes the dataset served from the next ListFindings call on, as a vendor's
@@ -456,7 +458,7 @@ func (mu *mutation) rewrite(d *dataset, r *record, e edit) error {
 	ms.set("updatedAt", now)
 	r.updated = mu.now
 	if status != r.status {
-		ms.set("status", appendString(nil, statusNames[status]))
+		ms.set("status", simctl.AppendString(nil, statusNames[status]))
 		r.status = status
 	}
 	if e.fresh {
@@ -477,7 +479,7 @@ func (mu *mutation) rewrite(d *dataset, r *record, e edit) error {
 			ms.upsert("inspectorScoreDetails", details)
 		}
 		r.score, r.sev = e.score, severityForScore(e.score)
-		ms.set("severity", appendString(nil, severityNames[r.sev]))
+		ms.set("severity", simctl.AppendString(nil, severityNames[r.sev]))
 	}
 	head := ms.join()
 	k := bytes.Index(head, r.arn)
@@ -515,15 +517,15 @@ func scoreDetails(old []byte, score int16, vectors map[int16]cvssVector) ([]byte
 	b := append([]byte(nil), `{"adjustedCvss":{"adjustments":`...)
 	b = append(b, adjustments...)
 	b = append(b, `,"cvssSource":`...)
-	b = appendString(b, source)
+	b = simctl.AppendString(b, source)
 	b = append(b, `,"score":`...)
 	b = appendTenths(b, score)
 	b = append(b, `,"scoreSource":`...)
-	b = appendString(b, scoreSource)
+	b = simctl.AppendString(b, scoreSource)
 	b = append(b, `,"scoringVector":`...)
-	b = appendString(b, vector)
+	b = simctl.AppendString(b, vector)
 	b = append(b, `,"version":`...)
-	b = appendString(b, version)
+	b = simctl.AppendString(b, version)
 	return append(b, "}}"...), nil
 }
 

@@ -46,7 +46,7 @@ type Simulator struct {
 	mutated int64 // unix ms of the last mutation; Config.Now before any
 	nmut    int   // mutations so far
 
-	limiter *tokenBucket
+	limiter *simctl.TokenBucket
 	bufs    sync.Pool
 	// listRequests counts ListFindings requests, refused ones included.
 	listRequests atomic.Int64
@@ -80,7 +80,7 @@ func New(cfg Config) (*Simulator, error) {
 		account:     cfg.AccountID,
 	}
 	if cfg.MaxRPS > 0 {
-		s.limiter = newTokenBucket(cfg.MaxRPS, s.clock())
+		s.limiter = simctl.NewTokenBucket(cfg.MaxRPS, s.clock())
 	}
 	s.state.Store(&tenant{datasets: datasets, malformed: &malformedSet{}})
 	s.faults.set(Faults{}.normalized())
@@ -217,31 +217,4 @@ func writeJSONErrorBody(w http.ResponseWriter, status int, errType string, body 
 	h["x-amzn-ErrorType"] = []string{errType}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-// tokenBucket is a rate limiter refilled continuously at rate tokens a second.
-type tokenBucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64, now time.Time) *tokenBucket {
-	burst := max(1, rate)
-	return &tokenBucket{rate: rate, burst: burst, tokens: burst, last: now}
-}
-
-// allow takes a token if one is available.
-func (b *tokenBucket) allow(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

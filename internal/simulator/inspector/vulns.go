@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
 // packageIssue builds one package vulnerability of an ecosystem. score -2 draws a
@@ -133,7 +135,7 @@ func (g *generator) packageIssue(rng *rand.Rand, eco int, score int16, sev uint8
 		b = append(b, `],"cvssSource":"NVD","score":`...)
 		b = appendTenths(b, is.score)
 		b = append(b, `,"scoreSource":"NVD","scoringVector":`...)
-		b = appendString(b, vec.String())
+		b = simctl.AppendString(b, vec.String())
 		b = append(b, `,"version":"3.1"}},`...)
 	}
 	b = append(b, `"packageVulnerabilityDetails":{"cvss":[`...)
@@ -141,7 +143,7 @@ func (g *generator) packageIssue(rng *rand.Rand, eco int, score int16, sev uint8
 		b = append(b, `{"baseScore":`...)
 		b = appendTenths(b, vec.score())
 		b = append(b, `,"scoringVector":`...)
-		b = appendString(b, vec.String())
+		b = simctl.AppendString(b, vec.String())
 		b = append(b, `,"source":"NVD","version":"3.1"}`...)
 	}
 	b = append(b, `],"referenceUrls":`...)
@@ -179,7 +181,7 @@ func (g *generator) packageIssue(rng *rand.Rand, eco int, score int16, sev uint8
 		recText = p.remediation
 	}
 	b = appendKey(b, "text")
-	b = appendString(b, recText)
+	b = simctl.AppendString(b, recText)
 	b = append(b, "}},"...)
 	b = appendStringMember(b, "severity", severityNames[is.sev])
 	b = appendStringMember(b, "title", is.title)
@@ -213,7 +215,7 @@ func appendPackage(b []byte, p *vulnPackage) []byte {
 		b = appendStringMember(b, "sourceLayerHash", p.layerHash)
 	}
 	b = appendKey(b, "version")
-	b = appendString(b, p.version)
+	b = simctl.AppendString(b, p.version)
 	return append(b, '}')
 }
 

@@ -1,5 +1,6 @@
-// Package simctl serves the control endpoints under /_simulator/ that the vendor
-// simulators share: health, the injected faults and mutations of the dataset.
+// Package simctl holds what the vendor simulators share: the control endpoints under
+// /_simulator/ (health, injected faults, mutations of the dataset), a requests-per-second
+// limiter and the JSON string appender their generators write with.
 package simctl
 
 import (
