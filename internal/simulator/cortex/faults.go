@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/simulator/simctl"
@@ -81,42 +80,27 @@ const (
 )
 
 // faultState holds the active faults; counters count down as calls consume them.
-type faultState struct {
-	mu sync.Mutex
-	f  Faults
-}
-
-func (s *faultState) get() Faults {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.f
-}
-
-func (s *faultState) set(f Faults) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.f = f
-}
+type faultState struct{ simctl.Guarded[Faults] }
 
 // take returns the fault the next call suffers, consuming a counter.
-func (s *faultState) take() fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.f.Unauthorized:
-		return faultUnauthorized
-	case s.f.Forbidden:
-		return faultForbidden
-	case s.f.PaymentRequired:
-		return faultPaymentRequired
-	case s.f.Throttle > 0:
-		s.f.Throttle--
-		return faultThrottle
-	case s.f.ServerError > 0:
-		s.f.ServerError--
-		return faultServerError
-	}
-	return faultNone
+func (s *faultState) take() (out fault) {
+	s.Update(func(f *Faults) {
+		switch {
+		case f.Unauthorized:
+			out = faultUnauthorized
+		case f.Forbidden:
+			out = faultForbidden
+		case f.PaymentRequired:
+			out = faultPaymentRequired
+		case f.Throttle > 0:
+			f.Throttle--
+			out = faultThrottle
+		case f.ServerError > 0:
+			f.ServerError--
+			out = faultServerError
+		}
+	})
+	return out
 }
 
 // malformedSet holds the served bytes of the endpoints chosen to be malformed.

@@ -80,7 +80,7 @@ func New(cfg Config) (*Simulator, error) {
 		s.limiter = simctl.NewTokenBucket(cfg.RequestsPerSecond, s.clock())
 	}
 	s.state.Store(&tenant{d: generate(cfg), malformed: &malformedSet{}})
-	s.faults.set(Faults{})
+	s.faults.Set(Faults{})
 	s.xql.init()
 	return s, nil
 }
@@ -96,7 +96,7 @@ func (s *Simulator) SetFaults(f Faults) {
 		s.state.Store(&tenant{d: cur.d, malformed: buildMalformed(cur.d, f.Malformed)})
 	}
 	s.writeMu.Unlock()
-	s.faults.set(f)
+	s.faults.Set(f)
 }
 
 // Requests returns how many calls the simulator has seen on an API path (given with or
@@ -187,7 +187,7 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, msgInternal, nil)
 		return
 	}
-	if delay := s.faults.get().PageDelay; delay > 0 {
+	if delay := s.faults.Get().PageDelay; delay > 0 {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -274,7 +274,7 @@ func writeJSON(w http.ResponseWriter, body []byte) {
 // authentication.
 func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	simctl.Control[Faults, Mutation]{
-		Faults: s.faults.get, SetFaults: s.SetFaults, Mutate: s.Mutate, Clock: s.mutationClock, MaxBody: maxBody,
+		Faults: s.faults.Get, SetFaults: s.SetFaults, Mutate: s.Mutate, Clock: s.mutationClock, MaxBody: maxBody,
 	}.ServeHTTP(w, r)
 }
 

@@ -221,7 +221,7 @@ func (s *Simulator) finish(q *query) {
 	switch {
 	case q.failMsg != "":
 		q.status = StatusFail
-	case s.faults.get().QueryFail:
+	case s.faults.Get().QueryFail:
 		q.status, q.failMsg = StatusFail, "Query execution failed"
 	default:
 		q.status = StatusSuccess

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/simulator/simctl"
@@ -94,50 +93,30 @@ const (
 )
 
 // faultState holds the active faults; counters count down as requests consume them.
-type faultState struct {
-	mu sync.Mutex
-	f  Faults
-}
-
-func (s *faultState) get() Faults {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.f
-}
-
-func (s *faultState) set(f Faults) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.f = f
-}
+type faultState struct{ simctl.Guarded[Faults] }
 
 // take returns the fault the next ListFindings request of region suffers, consuming a
 // counter.
-func (s *faultState) take(region string) (fault, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f.AccessDenied {
-		return faultAccessDenied, 0
-	}
-	if s.f.Region != "" && s.f.Region != region {
-		return faultNone, 0
-	}
-	if s.f.After > 0 {
-		s.f.After--
-		return faultNone, 0
-	}
-	switch {
-	case s.f.Throttle > 0:
-		s.f.Throttle--
-		return faultThrottle, s.f.RetryAfter
-	case s.f.ServerError > 0:
-		s.f.ServerError--
-		return faultServerError, 0
-	case s.f.TruncatedPage > 0:
-		s.f.TruncatedPage--
-		return faultTruncatedPage, 0
-	}
-	return faultNone, 0
+func (s *faultState) take(region string) (out fault, retryAfter int) {
+	s.Update(func(f *Faults) {
+		switch {
+		case f.AccessDenied:
+			out = faultAccessDenied
+		case f.Region != "" && f.Region != region:
+		case f.After > 0:
+			f.After--
+		case f.Throttle > 0:
+			f.Throttle--
+			out, retryAfter = faultThrottle, f.RetryAfter
+		case f.ServerError > 0:
+			f.ServerError--
+			out = faultServerError
+		case f.TruncatedPage > 0:
+			f.TruncatedPage--
+			out = faultTruncatedPage
+		}
+	})
+	return out, retryAfter
 }
 
 // malformedSet holds the served bytes of the findings chosen to be malformed.

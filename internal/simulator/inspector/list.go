@@ -40,7 +40,7 @@ func (s *Simulator) serveListFindings(w http.ResponseWriter, r *http.Request, bo
 		writeJSONError(w, aerr.status, aerr.jsonType, aerr.jsonMsg)
 		return
 	}
-	if delay := s.faults.get().PageDelay; delay > 0 {
+	if delay := s.faults.Get().PageDelay; delay > 0 {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:

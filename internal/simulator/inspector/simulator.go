@@ -83,7 +83,7 @@ func New(cfg Config) (*Simulator, error) {
 		s.limiter = simctl.NewTokenBucket(cfg.MaxRPS, s.clock())
 	}
 	s.state.Store(&tenant{datasets: datasets, malformed: &malformedSet{}})
-	s.faults.set(Faults{}.normalized())
+	s.faults.Set(Faults{}.normalized())
 	return s, nil
 }
 
@@ -103,7 +103,7 @@ func (s *Simulator) SetFaults(f Faults) {
 		s.state.Store(&tenant{datasets: cur.datasets, malformed: set})
 	}
 	s.writeMu.Unlock()
-	s.faults.set(f)
+	s.faults.Set(f)
 }
 
 // ListFindingsRequests returns how many ListFindings requests the simulator has
@@ -191,7 +191,7 @@ func isSTS(r *http.Request) bool {
 // AWS APIs and need no signature.
 func (s *Simulator) serveControl(w http.ResponseWriter, r *http.Request) {
 	simctl.Control[Faults, Mutation]{
-		Faults: s.faults.get, SetFaults: s.SetFaults, Mutate: s.Mutate, Clock: s.mutationClock, MaxBody: maxBody,
+		Faults: s.faults.Get, SetFaults: s.SetFaults, Mutate: s.Mutate, Clock: s.mutationClock, MaxBody: maxBody,
 	}.ServeHTTP(w, r)
 }
 

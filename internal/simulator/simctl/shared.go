@@ -71,3 +71,31 @@ func AppendString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// Guarded is a value read and changed under a lock: a simulator's active faults, whose
+// counters count down as requests consume them.
+type Guarded[T any] struct {
+	mu sync.Mutex
+	v  T
+}
+
+// Get returns a copy of the value.
+func (g *Guarded[T]) Get() T {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.v
+}
+
+// Set replaces the value.
+func (g *Guarded[T]) Set(v T) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.v = v
+}
+
+// Update changes the value in place under the lock.
+func (g *Guarded[T]) Update(change func(*T)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	change(&g.v)
+}
