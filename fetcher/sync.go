@@ -141,6 +141,15 @@ func (r *runner) run(ctx context.Context, c configuredConnector, plan syncPlan, 
 	if err := r.writeMarkers(ctx, s, counts); err != nil {
 		return res, err
 	}
+	// The vendor's totals precede Fetching's end, which the processor waits for before it
+	// ends the sync and compares them with what it holds.
+	if len(result.VendorCounts) > 0 || result.CountsUnavailable != "" {
+		vc := &model.VendorCounts{SyncID: s.SyncID, ConnectorID: s.ConnectorID, ConnectorType: s.ConnectorType, SyncType: s.SyncType,
+			Counts: result.VendorCounts, Unavailable: result.CountsUnavailable, Time: r.now()}
+		if err := r.events.Publish(ctx, s.SyncID, vc); err != nil {
+			return res, err
+		}
+	}
 	if fetchErr != nil {
 		cerr := connector.AsError(fetchErr)
 		if err := r.publish(ctx, s, model.StageFetching, model.StateFailed, started, r.now(), cerr.Message, cerr, total); err != nil {

@@ -58,6 +58,8 @@ type tracked struct {
 	version   uint64 // offset of the latest entry folded: the syncs row's version
 	// normalized and processed hold the PartitionDone reports of each stage, by partition.
 	normalized, processed map[int32]model.PartitionDone
+	// counts holds the vendor's totals, when Fetching read them.
+	counts *model.VendorCounts
 }
 
 func newTracked(id string, partition int32) *tracked {
@@ -149,6 +151,13 @@ func (f *finisher) handle(ctx context.Context, records []*kgo.Record) (kafka.Off
 			} else {
 				t.processed[m.Partition] = *m
 			}
+		case *model.VendorCounts:
+			id, entry = m.SyncID, synclog.CountsEntry(m)
+			t := f.track(m.SyncID, r.Partition)
+			if t.sync.ConnectorID == "" {
+				t.sync.ConnectorID, t.sync.ConnectorType, t.sync.Type = m.ConnectorID, m.ConnectorType, m.SyncType
+			}
+			t.counts = m
 		default:
 			continue
 		}
@@ -286,6 +295,10 @@ func (f *finisher) endStages(ctx context.Context, t *tracked, now time.Time) err
 			f.log.Error("sweeping a Full sync; will retry", "sync_id", s.ID, "connector", s.ConnectorID, "err", err)
 			return nil
 		}
+		if err := f.validate(ctx, t, last, now); err != nil {
+			f.log.Error("validating a sync's data against the vendor's totals; will retry", "sync_id", s.ID, "connector", s.ConnectorID, "err", err)
+			return nil
+		}
 		ev := f.event(t, model.StageProcessing, now)
 		ev.State, ev.StartedAt, ev.EndedAt = model.StateSucceeded, started, now
 		ev.RecordsIn, ev.RecordsOut = s.Stage(model.StageNormalizing).RecordsOut, assets+findings
@@ -327,6 +340,54 @@ func (f *finisher) sweepScopes(ctx context.Context, t *tracked, last model.Parti
 		msg += fmt.Sprintf("; archived %d assets not seen for %d days", retired, days)
 	}
 	return msg, nil
+}
+
+// validate compares the vendor's totals, read during Fetching, with what ClickHouse
+// holds now that the sync is written and swept, stores the comparison and logs it: INFO
+// when everything matches, WARN naming each difference. A sync whose Fetching failed is
+// not validated: it did not fetch everything the totals count.
+func (f *finisher) validate(ctx context.Context, t *tracked, last model.PartitionDone, now time.Time) error {
+	s := t.sync
+	if t.counts == nil || len(t.counts.Counts) == 0 || s.FailedStage != "" || last.Outcome != model.OutcomeSucceeded {
+		return nil
+	}
+	stored, err := f.store.StoredCounts(ctx, s.ConnectorID)
+	if err != nil {
+		return err
+	}
+	v := synclog.Validation{SyncID: s.ID, ConnectorID: s.ConnectorID, Time: now}
+	var matched, differ []string
+	for _, c := range t.counts.Counts {
+		line := synclog.ValidationLine{Object: c.Object, Class: c.Class, Vendor: c.Count, Source: c.Source}
+		for _, sc := range stored {
+			if sc.Object == c.Object && (c.Class == "" || sc.Class == c.Class) {
+				line.Stored += sc.Count
+			}
+		}
+		v.Lines = append(v.Lines, line)
+		what := synclog.Counted(c.Object, c.Class)
+		if line.Match() {
+			matched = append(matched, fmt.Sprintf("%d %s", line.Vendor, what))
+		} else {
+			differ = append(differ, fmt.Sprintf("%s: the vendor reports %d, Tributary holds %d (%+d)", what, line.Vendor, line.Stored, line.Stored-line.Vendor))
+		}
+	}
+	if err := f.store.WriteValidation(ctx, v); err != nil {
+		return err
+	}
+	ev := f.event(t, model.StageProcessing, now)
+	hint := "Records dead-lettered (see Normalizing), records the connector's ingest options skip (see Fetching) and changes at the vendor during the sync make such differences"
+	if s.Type == model.SyncIncremental {
+		hint += "; so do findings that vanished at the vendor, which only a Full sync fixes"
+	}
+	if len(differ) == 0 {
+		ev.Message = fmt.Sprintf("data validation: all %d vendor totals match: %s", len(v.Lines), strings.Join(matched, "; "))
+	} else {
+		ev.Level = model.LevelWarn
+		ev.Message = fmt.Sprintf("data validation: %d of %d vendor totals differ from what Tributary holds: %s. %s; tributaryctl validate %s shows the comparison",
+			len(differ), len(v.Lines), strings.Join(differ, "; "), hint, s.ConnectorID)
+	}
+	return f.publish(ctx, t, ev)
 }
 
 // failStalled fails the first stage of a sync that is not over, and skips the rest: the

@@ -26,11 +26,12 @@ Usage:
   tributaryctl [--api URL] [--json] [--utc] <command> [flags] [args]
 
 Commands:
-  connectors          list the connectors and their last sync
-  test <connector>    run a connector's connectivity test; exit 1 when a check fails
-  sync <connector>    start a sync [--type full|incremental] [--wait]
-  syncs               list syncs, newest first [--connector] [--status] [--since] ...
-  show <sync-id>      show a sync: status, error, stages and log entries [--level]
+  connectors            list the connectors and their last sync
+  test <connector>      run a connector's connectivity test; exit 1 when a check fails
+  sync <connector>      start a sync [--type full|incremental] [--wait]
+  syncs                 list syncs, newest first [--connector] [--status] [--since] ...
+  show <sync-id>        show a sync: status, error, stages and log entries [--level]
+  validate [connector]  compare vendor totals with Tributary's; exit 1 when one differs
 
 Flags of every command (before or after it):
   --api URL   the control API (env TRIBUTARY_API, default http://127.0.0.1:8480)
@@ -97,6 +98,7 @@ var commands = map[string]func(c *cli, ctx context.Context, g *globals, args []s
 	"sync":       (*cli).sync,
 	"syncs":      (*cli).syncs,
 	"show":       (*cli).show,
+	"validate":   (*cli).validate,
 }
 
 var (
@@ -200,6 +202,11 @@ func (c *cli) flagSet(name, args string, g *globals) *flag.FlagSet {
 // parse parses a command's flags, which may come before, between or after its n
 // positional arguments, and returns those.
 func (c *cli) parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	return c.parseRange(fs, args, n, n)
+}
+
+// parseRange is parse for a command taking from least to most positional arguments.
+func (c *cli) parseRange(fs *flag.FlagSet, args []string, least, most int) ([]string, error) {
 	var pos []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
@@ -219,10 +226,10 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
 		pos, args = append(pos, rest[0]), rest[1:]
 	}
 	switch {
-	case len(pos) > n:
-		return nil, c.usageError(fs, "%s: unexpected argument %q", fs.Name(), pos[n])
-	case len(pos) < n:
-		return nil, c.usageError(fs, "%s wants %d argument(s), got %d", fs.Name(), n, len(pos))
+	case len(pos) > most:
+		return nil, c.usageError(fs, "%s: unexpected argument %q", fs.Name(), pos[most])
+	case len(pos) < least:
+		return nil, c.usageError(fs, "%s wants %d argument(s), got %d", fs.Name(), least, len(pos))
 	}
 	return pos, nil
 }

@@ -306,6 +306,58 @@ func (c *cli) show(ctx context.Context, g *globals, args []string) error {
 	return v.entries(c.stdout, s, entries, lvl)
 }
 
+func (c *cli) validate(ctx context.Context, g *globals, args []string) error {
+	fs := c.flagSet("validate", "[connector]", g)
+	pos, err := c.parseRange(fs, args, 0, 1)
+	if err != nil {
+		return err
+	}
+	client, err := c.client(fs, g)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	var list []synclog.Validation
+	if len(pos) == 1 {
+		ids = pos
+		if list, err = client.Validations(ctx, pos[0]); err != nil {
+			return connectorError(pos[0], err)
+		}
+	} else {
+		// The API leaves out connectors without a validation; the connector list names
+		// them. It comes first, so --json prints the validations.
+		connectors, err := client.Connectors(ctx)
+		if err != nil {
+			return err
+		}
+		if list, err = client.Validations(ctx, ""); err != nil {
+			return err
+		}
+		for _, con := range connectors {
+			ids = append(ids, con.ID)
+		}
+		for _, v := range list { // a connector configured between the two calls
+			ids = append(ids, v.ConnectorID)
+		}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+	}
+	if g.json {
+		err = c.printJSON()
+	} else {
+		err = c.view(g).validations(c.stdout, ids, list)
+	}
+	if err != nil {
+		return err
+	}
+	for _, v := range list {
+		if slices.ContainsFunc(v.Lines, func(l synclog.ValidationLine) bool { return !l.Match() }) {
+			return errReported
+		}
+	}
+	return nil
+}
+
 // connectorError words the API's answers about a connector for the command line.
 func connectorError(id string, err error) error {
 	var apiErr *controlapi.APIError

@@ -141,6 +141,28 @@ func fixtureEvents() []model.StageEvent {
 	)
 }
 
+// fixtureValidations are the data validations: aws-prod's Full sync found 12 container
+// findings fewer than AWS reports active (its Incremental one before matched), and
+// xdr-prod's last sync before the running one matched Cortex XDR. aws-staging and xdr-lab
+// have none.
+func fixtureValidations() []synclog.Validation {
+	const xdrEarlierID = "0193a3b1-8c20-7f15-a4e6-1b2c3d4e5f60"
+	return []synclog.Validation{
+		{SyncID: prodIncrementalID, ConnectorID: "aws-prod", Time: time.Date(2026, 11, 30, 21, 0, 43, 118e6, time.UTC), Lines: []synclog.ValidationLine{
+			{Object: model.ObjectFindings, Class: model.ClassDevice, Vendor: 6102, Stored: 6102, Source: "ListFindingAggregations ACCOUNT: AWS_EC2_INSTANCE"},
+		}},
+		{SyncID: prodFullID, ConnectorID: "aws-prod", Time: time.Date(2026, 12, 1, 9, 1, 37, 155e6, time.UTC), Lines: []synclog.ValidationLine{
+			{Object: model.ObjectFindings, Class: model.ClassDevice, Vendor: 6130, Stored: 6130, Source: "ListFindingAggregations ACCOUNT: AWS_EC2_INSTANCE"},
+			{Object: model.ObjectFindings, Class: model.ClassContainer, Vendor: 2310, Stored: 2298, Source: "ListFindingAggregations ACCOUNT: AWS_ECR_CONTAINER_IMAGE"},
+			{Object: model.ObjectFindings, Class: model.ClassResource, Vendor: 775, Stored: 775, Source: "ListFindingAggregations ACCOUNT: AWS_LAMBDA_FUNCTION, CODE_REPOSITORY"},
+		}},
+		{SyncID: xdrEarlierID, ConnectorID: "xdr-prod", Time: time.Date(2026, 12, 1, 12, 1, 10, 0, time.UTC), Lines: []synclog.ValidationLine{
+			{Object: model.ObjectAssets, Vendor: 812, Stored: 812, Source: "get_endpoint total_count"},
+			{Object: model.ObjectFindings, Vendor: 5130, Stored: 5130, Source: "XQL number_of_results"},
+		}},
+	}
+}
+
 // fakeStore serves the fixture and, for the syncs the sync tests start, a script of
 // snapshots: one per poll, nil while the log does not show the sync yet.
 type fakeStore struct {
@@ -227,6 +249,7 @@ func newServer(t *testing.T, token string) (*httptest.Server, *fakeStore) {
 			},
 		},
 	}
+	store.AddValidations(fixtureValidations()...)
 	srv := httptest.NewServer(controlapi.New(controlapi.Config{Store: store, Runner: newRunner(), Token: token, Log: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
 	return srv, store

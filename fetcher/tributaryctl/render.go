@@ -341,3 +341,94 @@ func technical(e *model.ErrorBlock) []string {
 	add("payload", e.ResponsePayload)
 	return lines
 }
+
+// validations writes each connector's newest data validation, in the order of ids, or
+// says that it has none yet.
+func (v view) validations(w io.Writer, ids []string, list []synclog.Validation) error {
+	if len(ids) == 0 {
+		fmt.Fprintln(w, "the fetcher has no connectors")
+		return nil
+	}
+	byID := make(map[string]synclog.Validation, len(list))
+	for _, val := range list {
+		byID[val.ConnectorID] = val
+	}
+	for i, id := range ids {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		val, ok := byID[id]
+		if !ok {
+			fmt.Fprintf(w, "%s  no validation yet: run a sync (tributaryctl sync %s)\n", clean(id), clean(id))
+			continue
+		}
+		if err := v.validation(w, val); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validation writes one data validation: a line per vendor total, a mismatch marked
+// DIFFERS, then the verdict.
+func (v view) validation(w io.Writer, val synclog.Validation) error {
+	at := val.Time
+	fmt.Fprintf(w, "%s  sync %s  %s\n", clean(val.ConnectorID), clean(val.SyncID), v.timeZone(&at))
+	if len(val.Lines) == 0 {
+		fmt.Fprintln(w, "  the vendor reported no totals")
+		return nil
+	}
+	// The first, empty column indents the table.
+	rows := [][]string{{"", "OBJECT", "CLASS", "VENDOR", "TRIBUTARY", "DIFF", "RESULT", "SOURCE"}}
+	differ := 0
+	for _, l := range val.Lines {
+		class, result := string(l.Class), "ok"
+		if class == "" {
+			class = "all"
+		}
+		if !l.Match() {
+			result = "DIFFERS"
+			differ++
+		}
+		rows = append(rows, []string{"", l.Object, class, count(l.Vendor), count(l.Stored), signed(l.Stored - l.Vendor), result, l.Source})
+	}
+	rightAlign(rows, 3, 4, 5)
+	t := newTable(w)
+	for _, r := range rows {
+		t.row(r...)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	switch differ {
+	case 0:
+		fmt.Fprintln(w, "  matches the vendor")
+	case 1:
+		fmt.Fprintf(w, "  1 of %d totals differs: see the sync log (tributaryctl show %s) for why\n", len(val.Lines), clean(val.SyncID))
+	default:
+		fmt.Fprintf(w, "  %d of %d totals differ: see the sync log (tributaryctl show %s) for why\n", differ, len(val.Lines), clean(val.SyncID))
+	}
+	return nil
+}
+
+// signed is count with a sign for a positive n too: +5, 0, -12.
+func signed(n int64) string {
+	if n > 0 {
+		return "+" + count(n)
+	}
+	return count(n)
+}
+
+// rightAlign pads the cells of the columns cols on the left to one width, so a table,
+// which aligns cells left, shows them aligned right. The cells must need no clean.
+func rightAlign(rows [][]string, cols ...int) {
+	for _, col := range cols {
+		width := 0
+		for _, r := range rows {
+			width = max(width, utf8.RuneCountInString(r[col]))
+		}
+		for _, r := range rows {
+			r[col] = strings.Repeat(" ", width-utf8.RuneCountInString(r[col])) + r[col]
+		}
+	}
+}

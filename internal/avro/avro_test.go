@@ -173,6 +173,15 @@ func roundTripCases() []struct {
 			RecordsIn: 900, Assets: 40, Findings: 897, RecordsFailed: 3, FirstFailure: "decoding finding: unexpected end of JSON input",
 			Outcome: model.OutcomeSucceeded, Time: t2,
 		}},
+		{"vendor counts", &model.VendorCounts{
+			SyncID: "sync-1", ConnectorID: "aws-prod", ConnectorType: "aws_inspector2", SyncType: model.SyncIncremental,
+			Counts: []model.VendorCount{
+				{Object: model.ObjectFindings, Class: model.ClassDevice, Count: 1204, Source: "ListFindingAggregations ACCOUNT: AWS_EC2_INSTANCE"},
+				{Object: model.ObjectAssets, Count: 0, Source: "get_endpoint total_count"},
+			},
+			Time: t2,
+		}},
+		{"vendor counts unavailable", &model.VendorCounts{SyncID: "sync-1", Unavailable: "grant inspector2:ListFindingAggregations", Time: t2}},
 		{"dead letter", &model.DeadLetter{
 			Topic: "tributary.raw.v1", Partition: 2, Offset: 1<<33 + 1, Key: []byte("aws-prod/arn:1"),
 			Value: []byte{0xc3, 0x01, 0xde, 0xad}, Reason: "decoding raw record: short buffer", Stage: model.StageNormalizing,
@@ -450,7 +459,7 @@ func TestFromNativeTypeMismatch(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	want := []string{nameAsset, nameDeadLetter, nameEnrichedAsset, nameEnrichedFinding, nameFinding, namePartitionDone, nameRawRecord, nameStageEvent, nameSyncEnd}
+	want := []string{nameAsset, nameDeadLetter, nameEnrichedAsset, nameEnrichedFinding, nameFinding, namePartitionDone, nameRawRecord, nameStageEvent, nameSyncEnd, nameVendorCounts}
 	if got := newCodec(t).Names(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Names = %v, want %v", got, want)
 	}

@@ -21,6 +21,7 @@ const (
 	nameStageEvent      = "tributary.v1.StageEvent"
 	namePartitionDone   = "tributary.v1.PartitionDone"
 	nameDeadLetter      = "tributary.v1.DeadLetter"
+	nameVendorCounts    = "tributary.v1.VendorCounts"
 )
 
 const timestampBranch = "long.timestamp-millis"
@@ -141,6 +142,20 @@ func toNative(msg any) (string, map[string]any, error) {
 			"records_failed":       m.RecordsFailed,
 			"first_failure":        m.FirstFailure,
 			"asset_retention_days": m.AssetRetentionDays,
+		}, nil
+	case *model.VendorCounts:
+		counts := make([]any, len(m.Counts))
+		for i, c := range m.Counts {
+			counts[i] = map[string]any{"object": c.Object, "class": string(c.Class), "count": c.Count, "source": c.Source}
+		}
+		return nameVendorCounts, map[string]any{
+			"sync_id":        m.SyncID,
+			"connector_id":   m.ConnectorID,
+			"connector_type": m.ConnectorType,
+			"sync_type":      string(m.SyncType),
+			"counts":         counts,
+			"unavailable":    m.Unavailable,
+			"time":           m.Time,
 		}, nil
 	case *model.DeadLetter:
 		return nameDeadLetter, map[string]any{
@@ -270,6 +285,20 @@ func fromNative(name string, m map[string]any) (any, error) {
 			FirstFailure:       r.str("first_failure"),
 			AssetRetentionDays: r.int32("asset_retention_days"),
 		}
+	case nameVendorCounts:
+		vc := &model.VendorCounts{
+			SyncID:        r.str("sync_id"),
+			ConnectorID:   r.str("connector_id"),
+			ConnectorType: r.str("connector_type"),
+			SyncType:      model.SyncType(r.str("sync_type")),
+			Unavailable:   r.str("unavailable"),
+			Time:          r.time("time"),
+		}
+		for _, v := range r.array("counts") {
+			cr := r.nested(asRecord(v))
+			vc.Counts = append(vc.Counts, model.VendorCount{Object: cr.str("object"), Class: model.AssetClass(cr.str("class")), Count: cr.int64("count"), Source: cr.str("source")})
+		}
+		out = vc
 	case nameDeadLetter:
 		out = &model.DeadLetter{
 			Topic:       r.str("topic"),
@@ -609,11 +638,7 @@ func (r *reader) strMap(field string) map[string]string {
 }
 
 func (r *reader) scopes(field string) []model.ScopeOutcome {
-	arr, ok := r.m[field].([]any)
-	if !ok {
-		r.fail(field, r.m[field], "array of ScopeOutcome")
-		return nil
-	}
+	arr := r.array(field)
 	if len(arr) == 0 {
 		return nil
 	}
@@ -623,6 +648,15 @@ func (r *reader) scopes(field string) []model.ScopeOutcome {
 		out[i] = model.ScopeOutcome{Scope: sr.str("scope"), Outcome: model.Outcome(sr.str("outcome")), Records: sr.int64("records")}
 	}
 	return out
+}
+
+// array returns an array of records, each to be read with nested(asRecord(item)).
+func (r *reader) array(field string) []any {
+	arr, ok := r.m[field].([]any)
+	if !ok {
+		r.fail(field, r.m[field], "array")
+	}
+	return arr
 }
 
 func asRecord(v any) map[string]any {

@@ -344,7 +344,7 @@ func TestMigrate(t *testing.T) {
 	}
 
 	tables, migrations := snapshot()
-	for _, want := range []string{"assets", "findings", "syncs", "sync_log", "finding_history", "asset_history", "current_findings", "weaknesses", "schema_migrations"} {
+	for _, want := range []string{"assets", "findings", "syncs", "sync_log", "finding_history", "asset_history", "current_findings", "weaknesses", "sync_validation", "finding_state", "asset_state", "finding_state_mv", "asset_state_mv", "schema_migrations"} {
 		if _, ok := tables[want]; !ok {
 			t.Errorf("table %s missing after Migrate; have %v", want, tables)
 		}
@@ -357,10 +357,12 @@ func TestMigrate(t *testing.T) {
 		switch name {
 		case "schema_migrations":
 			continue
-		case "sync_log", "finding_history", "asset_history":
+		case "sync_log", "finding_history", "asset_history", "sync_validation":
 			want = "ReplacingMergeTree()" // rows never change: the sort key collapses replays
 		case "current_findings", "weaknesses":
 			want = "CREATE VIEW"
+		case "finding_state_mv", "asset_state_mv":
+			want = "CREATE MATERIALIZED VIEW"
 		}
 		if !strings.Contains(def, want) {
 			t.Errorf("table %s engine = %s, want %s", name, def, want)

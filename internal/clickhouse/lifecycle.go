@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/go-faster/city"
 
 	"github.com/tributary-sec/tributary/internal/model"
 )
@@ -42,22 +43,22 @@ var (
 	assetStates    = []string{model.AssetActive, model.AssetArchived}
 )
 
-// maxInListBytes bounds the quoted uids one query lists; the query raises
-// max_query_size (256 KiB by default on every release) to fit them. One query per
-// processor batch: each query costs the server a pass over the parts it touches.
-const maxInListBytes = 8 << 20
+// maxInListHashes bounds the uid hashes one lookup query lists: each is an element of
+// the query's syntax tree, which the server caps at 50,000 (max_ast_elements), and takes
+// up to 21 bytes, so the query raises max_query_size (256 KiB by default on every
+// release). A processor batch fits in one query: each query costs the server a pass
+// over the parts it touches.
+const maxInListHashes = 40_000
 
-// inListSettings lets a query carry maxInListBytes of uids.
-var inListSettings = ch.Settings{"max_query_size": 2 * maxInListBytes}
+// inListSettings lets a query carry maxInListHashes hashes.
+var inListSettings = ch.Settings{"max_query_size": 24 * maxInListHashes}
 
 // FindingStatuses returns the current status (that of the newest version) of each of
 // the connector's findings among uids, by uid. A uid absent from the map has no row: the
 // finding is new. Any number of uids may be asked for; they are queried in chunks.
 func (c *Client) FindingStatuses(ctx context.Context, connectorID string, uids []string) (map[string]model.Status, error) {
 	out := make(map[string]model.Status, len(uids))
-	// argMax over the primary key's granules rather than FINAL, which merges every part.
-	query := "SELECT uid, toString(argMax(status, version)) FROM " + c.db + ".findings WHERE connector_id = ? AND uid IN ? GROUP BY uid"
-	err := c.scanByUIDs(ctx, query, connectorID, uids, func(uid, status string) { out[uid] = model.Status(status) })
+	err := c.lookupStates(ctx, "finding_state", "status", connectorID, uids, func(uid, status string) { out[uid] = model.Status(status) })
 	if err != nil {
 		return nil, fmt.Errorf("reading statuses of %d findings of connector %s: %w", len(uids), connectorID, err)
 	}
@@ -69,39 +70,53 @@ func (c *Client) FindingStatuses(ctx context.Context, connectorID string, uids [
 // absent from the map has no row: the asset is new. Any number of uids may be asked for.
 func (c *Client) AssetArchiveReasons(ctx context.Context, connectorID string, uids []string) (map[string]string, error) {
 	out := make(map[string]string, len(uids))
-	query := "SELECT uid, argMax(archive_reason, version) FROM " + c.db + ".assets WHERE connector_id = ? AND uid IN ? GROUP BY uid"
-	err := c.scanByUIDs(ctx, query, connectorID, uids, func(uid, reason string) { out[uid] = reason })
+	err := c.lookupStates(ctx, "asset_state", "archive_reason", connectorID, uids, func(uid, reason string) { out[uid] = reason })
 	if err != nil {
 		return nil, fmt.Errorf("reading archive reasons of %d assets of connector %s: %w", len(uids), connectorID, err)
 	}
 	return out, nil
 }
 
-// scanByUIDs runs query, which selects two String-like columns and binds a connector id
-// and then a list of uids, once per chunk of uids, calling row for every row.
-func (c *Client) scanByUIDs(ctx context.Context, query, connectorID string, uids []string, row func(a, b string)) error {
+// uidHash is ClickHouse's cityHash64 of a uid: the key of the state tables (migration
+// 0006), which materialized views fill from findings and assets.
+func uidHash(uid string) uint64 { return city.CH64([]byte(uid)) }
+
+// lookupStates reads column's newest value (by version) from a state table for each of
+// the connector's uids that has a row, in chunks, calling found for each. Two uids of a
+// batch sharing a hash (about one chance in 10^10 for a million uids) both get the
+// value stored under it.
+func (c *Client) lookupStates(ctx context.Context, table, column, connectorID string, uids []string, found func(uid, value string)) error {
+	// argMax over the primary key's granules rather than FINAL, which merges every part.
+	query := "SELECT uid_hash, toString(argMax(" + column + ", version)) FROM " + c.db + "." + table +
+		" WHERE connector_id = ? AND uid_hash IN ? GROUP BY uid_hash"
 	for len(uids) > 0 {
-		n, size := 0, 0
-		for n < len(uids) && (n == 0 || size+quotedLen(uids[n]) <= maxInListBytes) {
-			size += quotedLen(uids[n])
-			n++
+		chunk := uids[:min(len(uids), maxInListHashes)]
+		uids = uids[len(chunk):]
+		byHash := make(map[uint64][]string, len(chunk))
+		hashes := make([]any, 0, len(chunk))
+		for _, uid := range chunk {
+			h := uidHash(uid)
+			if _, seen := byHash[h]; !seen {
+				hashes = append(hashes, h)
+			}
+			byHash[h] = append(byHash[h], uid)
 		}
-		list := make([]any, n)
-		for i, uid := range uids[:n] {
-			list[i] = uid
-		}
-		uids = uids[n:]
-		rows, err := c.conn.Query(ch.Context(ctx, ch.WithSettings(inListSettings)), query, connectorID, ch.GroupSet{Value: list})
+		rows, err := c.conn.Query(ch.Context(ctx, ch.WithSettings(inListSettings)), query, connectorID, ch.GroupSet{Value: hashes})
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var a, b string
-			if err := rows.Scan(&a, &b); err != nil {
+			var (
+				h     uint64
+				value string
+			)
+			if err := rows.Scan(&h, &value); err != nil {
 				rows.Close()
 				return err
 			}
-			row(a, b)
+			for _, uid := range byHash[h] {
+				found(uid, value)
+			}
 		}
 		err = rows.Err()
 		rows.Close()
@@ -110,11 +125,6 @@ func (c *Client) scanByUIDs(ctx context.Context, query, connectorID string, uids
 		}
 	}
 	return nil
-}
-
-// quotedLen is how many bytes uid takes in an IN list: quoted, escaped, and a separator.
-func quotedLen(uid string) int {
-	return len(uid) + 4 + strings.Count(uid, `'`) + strings.Count(uid, `\`)
 }
 
 // WriteHistory appends findings to finding_history and assets to asset_history, one

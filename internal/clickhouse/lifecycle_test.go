@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/tributary-sec/tributary/internal/clickhouse"
@@ -222,10 +225,10 @@ func TestCurrentStatuses(t *testing.T) {
 			lcFinding("conn-1", "f-reopened", "eu", "sync-1", "", model.StatusFixed, t0),
 		})
 
-	// Enough long unknown uids to need several queries, around the known ones.
+	// Enough unknown uids to need two queries, around the known ones.
 	var many []string
-	for i := range 3000 {
-		many = append(many, fmt.Sprintf("arn:aws:inspector2:eu-west-1:123456789012:finding/%0100d", i))
+	for i := range clickhouse.MaxInListHashes + 10 {
+		many = append(many, fmt.Sprintf("arn:aws:inspector2:eu-west-1:123456789012:finding/%d", i))
 	}
 	manyWith := func(uids ...string) []string {
 		return slices.Concat(many[:1500], uids, many[1500:], []string{"it's \\ quoted"})
@@ -291,6 +294,33 @@ func TestCurrentStatuses(t *testing.T) {
 				t.Errorf("AssetArchiveReasons(%s) = %v, want %v", tt.connector, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestUIDHashIsClickHouses: the state tables are filled by ClickHouse's cityHash64 and
+// looked up by the processor's own, so the two must agree on every length CityHash
+// treats differently (0–16, 17–32, 33–64, over 64 bytes) and on any bytes.
+func TestUIDHashIsClickHouses(t *testing.T) {
+	t.Parallel()
+	c := clickhousetest.New(t)
+	uids := []string{"", "a", "0123456789abcdef", "0123456789abcdefg", strings.Repeat("x", 32), strings.Repeat("y", 33),
+		strings.Repeat("z", 64), strings.Repeat("w", 65), "arn:aws:inspector2:eu-west-1:123456789012:finding/" + strings.Repeat("f", 32),
+		strings.Repeat("HOST-007/CVE-2024-0001 ", 50), "ünïcödé/名前", "it's \\ quoted\x00"}
+	for _, uid := range uids {
+		rows, err := c.Query(context.Background(), "SELECT cityHash64(?)", uid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want uint64
+		for rows.Next() {
+			if err := rows.Scan(&want); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows.Close()
+		if got := clickhouse.UIDHash(uid); got != want {
+			t.Errorf("UIDHash(%q) = %d, ClickHouse's cityHash64 = %d", uid, got, want)
+		}
 	}
 }
 
@@ -713,4 +743,62 @@ func dayOf(t *time.Time) string {
 		return "NULL"
 	}
 	return t.UTC().Format("01-02")
+}
+
+// TestStateTablesBackfill: rows written before migration 0006 are in the state tables
+// once it runs, and running its backfill again changes no lookup.
+func TestStateTablesBackfill(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c, err := clickhouse.Open(ctx, clickhouse.Options{Addr: clickhousetest.Addr(t), Database: clickhousetest.NewDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	before, after := fstest.MapFS{}, fstest.MapFS{}
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(f) < "0006" {
+			before[f] = &fstest.MapFile{Data: text}
+		}
+		after[f] = &fstest.MapFile{Data: text}
+	}
+	if err := c.MigrateFS(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, c, []model.Asset{lcAsset("conn-1", "a-old", "eu", "sync-1", "status", t0)},
+		[]model.EnrichedFinding{lcFinding("conn-1", "f-old", "eu", "sync-1", "", model.StatusFixed, t0)})
+	if err := c.MigrateFS(ctx, after); err != nil {
+		t.Fatal(err)
+	}
+	// Written after the migration: the materialized views carry it.
+	mustWrite(t, c, nil, []model.EnrichedFinding{lcFinding("conn-1", "f-new", "eu", "sync-2", "", model.StatusActive, t1)})
+	// The backfill again, as after a migration interrupted before it was recorded.
+	if err := c.Exec(ctx, "INSERT INTO "+c.Database()+".finding_state SELECT connector_id, cityHash64(uid), status, version FROM "+c.Database()+".findings"); err != nil {
+		t.Fatal(err)
+	}
+	statuses, err := c.FindingStatuses(ctx, "conn-1", []string{"f-old", "f-new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]model.Status{"f-old": model.StatusFixed, "f-new": model.StatusActive}; !reflect.DeepEqual(statuses, want) {
+		t.Errorf("FindingStatuses = %v, want %v", statuses, want)
+	}
+	reasons, err := c.AssetArchiveReasons(ctx, "conn-1", []string{"a-old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"a-old": "status"}; !reflect.DeepEqual(reasons, want) {
+		t.Errorf("AssetArchiveReasons = %v, want %v", reasons, want)
+	}
+	if n := count(t, c, "SELECT count() FROM "+c.Database()+".finding_state FINAL"); n != 2 {
+		t.Errorf("finding_state holds %d rows after merging, want 2 (a backfilled row twice collapses)", n)
+	}
 }

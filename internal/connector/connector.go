@@ -79,6 +79,12 @@ type FetchResult struct {
 	// says which option, so counts reconcile with the vendor console.
 	Skipped    int64
 	SkipReason string
+	// VendorCounts are the totals the vendor reports for what this connector fetches
+	// (data validation), summed over the scopes. Counts of one (Object, Class) appear once.
+	VendorCounts []model.VendorCount
+	// CountsUnavailable says why the vendor's totals could not be read, with the fix
+	// (a missing permission, say). Reading them never fails the sync.
+	CountsUnavailable string
 }
 
 // Type is one vendor integration: how to build its Source and how to normalize its

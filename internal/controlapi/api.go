@@ -1,6 +1,6 @@
 // Package controlapi is the fetcher's control API and the Connector Logs page: list
-// connectors and their last sync, test a connector's connectivity, start a sync, and read
-// the sync log. JSON over HTTP, documented in docs/api.md.
+// connectors and their last sync, test a connector's connectivity, start a sync, read
+// the sync log and the data validations. JSON over HTTP, documented in docs/api.md.
 package controlapi
 
 import (
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,6 +80,7 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("POST /api/v1/connectors/{id}/syncs", a.start)
 	mux.HandleFunc("GET /api/v1/syncs", a.syncs)
 	mux.HandleFunc("GET /api/v1/syncs/{id}", a.sync)
+	mux.HandleFunc("GET /api/v1/validations", a.validations)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s; the endpoints are listed in docs/api.md", r.Method, r.URL.Path))
 	})
@@ -213,6 +215,49 @@ func (a *api) sync(w http.ResponseWriter, r *http.Request) {
 		entries = []synclog.Entry{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sync": s, "entries": entries})
+}
+
+// validation is a data validation as the API writes it: each line also says whether it
+// matches, so API users need not compare the counts themselves.
+type validation struct {
+	synclog.Validation
+	Lines []validationLine `json:"lines"` // hides the embedded Lines
+}
+
+type validationLine struct {
+	synclog.ValidationLine
+	Match bool `json:"match"`
+}
+
+// validations answers each configured connector's newest data validation, sorted by
+// connector id; a connector without one is absent. Validations of connectors no longer
+// configured are left out.
+func (a *api) validations(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("connector")
+	configured := a.cfg.Runner.Connectors()
+	if id != "" && !slices.ContainsFunc(configured, func(c Connector) bool { return c.ID == id }) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no connector %q; list them with GET /api/v1/connectors", id))
+		return
+	}
+	last, err := a.cfg.Store.LastValidations(r.Context())
+	if err != nil {
+		a.storeError(w, err)
+		return
+	}
+	slices.SortFunc(configured, func(x, y Connector) int { return strings.Compare(x.ID, y.ID) })
+	list := []validation{}
+	for _, c := range configured {
+		v, ok := last[c.ID]
+		if !ok || (id != "" && c.ID != id) {
+			continue
+		}
+		out := validation{Validation: v, Lines: make([]validationLine, len(v.Lines))}
+		for i, l := range v.Lines {
+			out.Lines[i] = validationLine{ValidationLine: l, Match: l.Match()}
+		}
+		list = append(list, out)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"validations": list})
 }
 
 // parseFilter reads the query parameters of GET /api/v1/syncs.

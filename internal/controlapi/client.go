@@ -119,6 +119,22 @@ func (c *Client) Sync(ctx context.Context, id string, level model.Level) (synclo
 	return out.Sync, out.Entries, err
 }
 
+// Validations returns the newest data validation of each configured connector, sorted
+// by connector id; a connector without one yet is absent. A non-empty connectorID keeps
+// that connector's only: none when it has no validation yet, an *APIError with status
+// 404 when the fetcher has no such connector.
+func (c *Client) Validations(ctx context.Context, connectorID string) ([]synclog.Validation, error) {
+	q := url.Values{}
+	if connectorID != "" {
+		q.Set("connector", connectorID)
+	}
+	var out struct {
+		Validations []synclog.Validation `json:"validations"`
+	}
+	err := c.do(ctx, http.MethodGet, "/api/v1/validations", q, nil, &out)
+	return out.Validations, err
+}
+
 // filterQuery is the query string of GET /api/v1/syncs for f.
 func filterQuery(f synclog.Filter) (url.Values, error) {
 	q := url.Values{}

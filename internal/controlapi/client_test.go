@@ -1,7 +1,9 @@
 package controlapi_test
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,9 +118,33 @@ func clientRunner() *controlapitest.Runner {
 	}
 }
 
+// clientValidations are the data validations of the log: aws-prod's newest sync differs
+// from AWS by 12 container findings, xdr-prod's matches, aws-staging has none, and
+// aws-retired is no longer configured.
+func clientValidations() []synclog.Validation {
+	const olderID = "01939b00-0000-7000-8000-000000000001"
+	return []synclog.Validation{
+		{SyncID: clientDoneID, ConnectorID: "aws-prod", Time: clientT0.Add(97 * time.Second), Lines: []synclog.ValidationLine{
+			{Object: model.ObjectFindings, Class: model.ClassDevice, Vendor: 1204, Stored: 1204, Source: "ListFindingAggregations ACCOUNT: AWS_EC2_INSTANCE"},
+			{Object: model.ObjectFindings, Class: model.ClassContainer, Vendor: 310, Stored: 298, Source: "ListFindingAggregations ACCOUNT: AWS_ECR_CONTAINER_IMAGE"},
+		}},
+		{SyncID: olderID, ConnectorID: "aws-prod", Time: clientT0.Add(-6 * time.Hour), Lines: []synclog.ValidationLine{
+			{Object: model.ObjectFindings, Class: model.ClassDevice, Vendor: 1180, Stored: 1180, Source: "ListFindingAggregations ACCOUNT: AWS_EC2_INSTANCE"},
+		}},
+		{SyncID: olderID, ConnectorID: "xdr-prod", Time: clientT0.Add(-time.Hour), Lines: []synclog.ValidationLine{
+			{Object: model.ObjectAssets, Vendor: 812, Stored: 812, Source: "get_endpoint total_count"},
+			{Object: model.ObjectFindings, Vendor: 5130, Stored: 5130, Source: "XQL number_of_results"},
+		}},
+		{SyncID: olderID, ConnectorID: "aws-retired", Time: clientT0.Add(-time.Hour), Lines: []synclog.ValidationLine{
+			{Object: model.ObjectFindings, Vendor: 3, Stored: 3, Source: "ListFindingAggregations ACCOUNT"},
+		}},
+	}
+}
+
 func clientTestServer(t *testing.T, token string) (*httptest.Server, *controlapitest.Store, *controlapitest.Runner) {
 	t.Helper()
 	store := controlapitest.NewStore(clientEvents()...)
+	store.AddValidations(clientValidations()...)
 	runner := clientRunner()
 	srv := httptest.NewServer(controlapi.New(controlapi.Config{Store: store, Runner: runner, Token: token, Log: slog.New(slog.DiscardHandler)}))
 	t.Cleanup(srv.Close)
@@ -290,6 +317,98 @@ func TestClientSync(t *testing.T) {
 	clientWantAPIError(t, err, http.StatusNotFound, "")
 	_, _, err = c.Sync(t.Context(), clientFailedID, "LOUD")
 	clientWantAPIError(t, err, http.StatusBadRequest, "")
+}
+
+func TestClientValidations(t *testing.T) {
+	srv, _, _ := clientTestServer(t, "")
+	c := controlapi.NewClient(srv.URL, "", srv.Client())
+	vs := clientValidations()
+
+	all, err := c.Validations(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Newest per configured connector, by connector id: not aws-prod's older one, not
+	// aws-retired's, and nothing for aws-staging.
+	if want := []synclog.Validation{vs[0], vs[2]}; !reflect.DeepEqual(all, want) {
+		t.Errorf("Validations() = %+v, want %+v", all, want)
+	}
+
+	one, err := c.Validations(t.Context(), "xdr-prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []synclog.Validation{vs[2]}; !reflect.DeepEqual(one, want) {
+		t.Errorf("Validations(xdr-prod) = %+v, want %+v", one, want)
+	}
+	if none, err := c.Validations(t.Context(), "aws-staging"); err != nil || len(none) != 0 {
+		t.Errorf("Validations(aws-staging) = %+v, %v; want none", none, err)
+	}
+	_, err = c.Validations(t.Context(), "aws-retired")
+	clientWantAPIError(t, err, http.StatusNotFound, "")
+	_, err = c.Validations(t.Context(), "aws-qa")
+	clientWantAPIError(t, err, http.StatusNotFound, "")
+}
+
+// TestValidationsJSON checks the answer's shape: each line says whether it matches, and
+// a connector without a validation gets an empty list, not null.
+func TestValidationsJSON(t *testing.T) {
+	srv, _, _ := clientTestServer(t, "")
+	down := &controlapitest.Store{Err: errors.New("dial tcp 127.0.0.1:9000: connect: connection refused")}
+	downSrv := httptest.NewServer(controlapi.New(controlapi.Config{Store: down, Runner: clientRunner(), Log: slog.New(slog.DiscardHandler)}))
+	defer downSrv.Close()
+	get := func(base, query string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(base + "/api/v1/validations" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(body)
+	}
+
+	status, body := get(srv.URL, "?connector=aws-prod")
+	var got struct {
+		Validations []struct {
+			SyncID      string    `json:"sync_id"`
+			ConnectorID string    `json:"connector_id"`
+			Time        time.Time `json:"time"`
+			Lines       []struct {
+				Object string `json:"object"`
+				Class  string `json:"class"`
+				Vendor int64  `json:"vendor"`
+				Stored int64  `json:"stored"`
+				Source string `json:"source"`
+				Match  *bool  `json:"match"`
+			} `json:"lines"`
+		} `json:"validations"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); status != http.StatusOK || err != nil {
+		t.Fatalf("GET ?connector=aws-prod = %d %s (%v), want 200 and JSON", status, body, err)
+	}
+	if len(got.Validations) != 1 || got.Validations[0].SyncID != clientDoneID || len(got.Validations[0].Lines) != 2 {
+		t.Fatalf("got %s, want aws-prod's newest validation with two lines", body)
+	}
+	for i, want := range []bool{true, false} {
+		l := got.Validations[0].Lines[i]
+		if l.Match == nil || *l.Match != want {
+			t.Errorf("line %d %+v: match is %v, want %v", i, l, l.Match, want)
+		}
+	}
+	if l := got.Validations[0].Lines[1]; l.Object != "findings" || l.Class != "Container" || l.Vendor != 310 || l.Stored != 298 {
+		t.Errorf("line 1 = %+v, want findings Container 310 vendor, 298 stored", l)
+	}
+
+	if status, body := get(srv.URL, "?connector=aws-staging"); status != http.StatusOK || !strings.Contains(body, `"validations": []`) {
+		t.Errorf("GET ?connector=aws-staging = %d %s, want 200 and an empty list", status, body)
+	}
+	if status, body := get(downSrv.URL, ""); status != http.StatusServiceUnavailable || !strings.Contains(body, "ClickHouse") {
+		t.Errorf("GET with the store down = %d %s, want 503 naming ClickHouse", status, body)
+	}
 }
 
 func TestClientToken(t *testing.T) {

@@ -90,6 +90,39 @@ type PartitionDone struct {
 	Time               time.Time
 }
 
+// Objects a vendor count is about.
+const (
+	ObjectAssets   = "assets"
+	ObjectFindings = "findings"
+)
+
+// VendorCounts carries the totals the vendor reported during a sync's Fetching (topic
+// sync-log.v1, keyed by sync id); the processor compares them with what Tributary holds
+// once the sync is processed (data validation).
+type VendorCounts struct {
+	SyncID        string
+	ConnectorID   string
+	ConnectorType string
+	SyncType      SyncType
+	Counts        []VendorCount
+	// Unavailable says why the vendor's totals could not be read, with the fix; empty
+	// when Counts holds them.
+	Unavailable string
+	Time        time.Time
+}
+
+// VendorCount is a total the vendor itself reports for a connector's data, read during
+// Fetching and compared at the end of the sync with what Tributary holds (data
+// validation). Findings counts are of active findings.
+type VendorCount struct {
+	Object string     // ObjectAssets or ObjectFindings
+	Class  AssetClass // the asset class counted; "" counts every class
+	Count  int64
+	// Source says where the figure comes from, in the vendor's terms, e.g.
+	// "get_endpoint total_count" or "ListFindingAggregations: AWS_LAMBDA_FUNCTION, CODE_REPOSITORY".
+	Source string
+}
+
 // DeadLetter is a record a stage could not handle, kept with the reason.
 type DeadLetter struct {
 	Topic       string

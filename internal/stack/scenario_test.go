@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -161,6 +162,7 @@ func TestLifecycleScenario(t *testing.T) {
 	if first.Status != synclog.StatusDone {
 		t.Fatalf("first sync %s: %+v", first.Status, first.Error)
 	}
+	p.checkInspectorValidation(ctx, first, 0)
 
 	// Pick the targets: a resource of eu-west-1 that vanishes with its findings, and four
 	// findings elsewhere.
@@ -198,6 +200,7 @@ func TestLifecycleScenario(t *testing.T) {
 	if second.Status != synclog.StatusDone {
 		t.Fatalf("second sync %s: %+v", second.Status, second.Error)
 	}
+	p.checkInspectorValidation(ctx, second, 0)
 	for uid, want := range map[string]string{closed: "Fixed", suppressed: "Fixed", vanished: "Fixed", rescored: "Active", goneFindings[0]: "Active"} {
 		if got := p.stateOf(t, "findings", "status", uid); got != want {
 			t.Errorf("finding %s is %s after the second sync, want %s", uid, got, want)
@@ -232,9 +235,11 @@ func TestLifecycleScenario(t *testing.T) {
 	if err := sim.Mutate(inspector.Mutation{Reopen: []string{closed}, RestoreResource: []string{gone}}); err != nil {
 		t.Fatal(err)
 	}
-	if third := syncNow(t, svc, model.SyncFull); third.Status != synclog.StatusDone {
+	third := syncNow(t, svc, model.SyncFull)
+	if third.Status != synclog.StatusDone {
 		t.Fatalf("third sync %s: %+v", third.Status, third.Error)
 	}
+	p.checkInspectorValidation(ctx, third, 0)
 	wantHistory[closed] = append(wantHistory[closed], "Fixed>Active:reopened")
 	if got := p.history(t, "finding_history", closed); fmt.Sprint(got) != fmt.Sprint(wantHistory[closed]) {
 		t.Errorf("history of the reopened finding: %v, want %v", got, wantHistory[closed])
@@ -261,6 +266,8 @@ func TestLifecycleScenario(t *testing.T) {
 	if got := p.stateOf(t, "findings", "status", targets[5]); got != "Active" {
 		t.Errorf("an Incremental sync fixed %s by absence (status %s)", targets[5], got)
 	}
+	// The vendor no longer counts the vanished finding; Tributary keeps it Active.
+	p.checkInspectorValidation(ctx, inc, 1)
 
 	// A Full sync whose Fetching fails in one region (eu-west-1 answers its connectivity
 	// check and first page, then only server errors) sweeps nothing, not even the region
@@ -276,6 +283,9 @@ func TestLifecycleScenario(t *testing.T) {
 	sim.SetFaults(inspector.Faults{})
 	if got := p.stateOf(t, "findings", "status", rescored); got != "Active" {
 		t.Errorf("a failed sync fixed %s (status %s)", rescored, got)
+	}
+	if v := p.validationOf(ctx, "aws-e2e"); v.SyncID != inc.ID {
+		t.Errorf("after a sync that failed in Fetching, the newest validation is of sync %s; want the Incremental sync's, %s", v.SyncID, inc.ID)
 	}
 
 	// The README's analyst queries run on the lifecycle's tables and views.
@@ -293,6 +303,42 @@ func TestLifecycleScenario(t *testing.T) {
 		if got, want := events[uid], p.history(t, table, uid); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("downstream transitions of %s: %v; history: %v", uid, got, want)
 		}
+	}
+}
+
+// checkInspectorValidation checks that s's data validation compares the vendor's active
+// findings of each asset class with Tributary's, and that they differ by extra in all
+// (Tributary holding more), on one line at most.
+func (p *pipeline) checkInspectorValidation(ctx context.Context, s synclog.Sync, extra int64) {
+	t := p.t
+	t.Helper()
+	v := p.validationOf(ctx, s.ConnectorID)
+	if v.SyncID != s.ID || len(v.Lines) != 3 {
+		t.Fatalf("validation of %s: sync %s with %d lines; want sync %s, one line per asset class: %+v", s.ConnectorID, v.SyncID, len(v.Lines), s.ID, v.Lines)
+	}
+	var diff, differing int64
+	for _, l := range v.Lines {
+		if l.Object != model.ObjectFindings || l.Class == "" || !strings.HasPrefix(l.Source, "ListFindingAggregations ACCOUNT: ") {
+			t.Errorf("validation line %+v; want active findings of one asset class from ListFindingAggregations", l)
+		}
+		if !l.Match() {
+			differing++
+		}
+		diff += l.Stored - l.Vendor
+	}
+	if diff != extra || differing > 1 || (extra == 0) != (differing == 0) {
+		t.Errorf("sync %s: Tributary holds %+d findings against the vendor's totals, on %d lines: %+v; want %+d", s.ID, diff, differing, v.Lines, extra)
+	}
+	level := model.LevelInfo
+	if extra != 0 {
+		level = model.LevelWarn
+	}
+	_, entries, err := p.store.Sync(ctx, s.ID, level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(entries, func(e synclog.Entry) bool { return strings.HasPrefix(e.Message, "data validation: ") }) {
+		t.Errorf("sync %s logs no %s data validation entry", s.ID, level)
 	}
 }
 

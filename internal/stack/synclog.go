@@ -10,6 +10,7 @@ import (
 	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/kafka"
 	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/synclog"
 )
 
 // Sync is what the sync log says of one sync.
@@ -37,10 +38,11 @@ func (s *Sync) EndedAt() time.Time {
 	return s.Events[len(s.Events)-1].Time
 }
 
-// Stage returns the last event of a stage.
+// Stage returns the last event of a stage that set its state (free-standing entries,
+// such as a WARN about dead letters, set none).
 func (s *Sync) Stage(name string) (model.StageEvent, bool) {
 	for i := len(s.Events) - 1; i >= 0; i-- {
-		if s.Events[i].Stage == name {
+		if s.Events[i].Stage == name && s.Events[i].State != "" {
 			return s.Events[i], true
 		}
 	}
@@ -95,7 +97,7 @@ func WaitForSyncs(ctx context.Context, cfg kafka.Config, since time.Time, connec
 			if ev.State == model.StateFailed && s.FailedStage == "" {
 				s.FailedStage = ev.Stage
 			}
-			if ev.Stage == model.StageProcessing && ev.State != model.StateRunning {
+			if ev.Stage == model.StageProcessing && synclog.IsFinal(ev.State) {
 				s.Ended = true
 				ended[ev.ConnectorID] = s
 			}

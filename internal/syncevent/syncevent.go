@@ -1,5 +1,5 @@
 // Package syncevent publishes the entries of a sync's log (stage events and partition
-// completions) to the sync-log topic, keyed by sync id so each sync's entries stay in
+// completions, vendor totals) to the sync-log topic, keyed by sync id so each sync's entries stay in
 // order on one partition.
 package syncevent
 
@@ -25,7 +25,8 @@ func NewPublisher(client *kgo.Client, codec *avro.Codec, topic string) *Publishe
 	return &Publisher{client: client, codec: codec, topic: topic}
 }
 
-// Publish writes one entry (*model.StageEvent or *model.PartitionDone) and waits until
+// Publish writes one entry (*model.StageEvent, *model.PartitionDone or
+// *model.VendorCounts) and waits until
 // Kafka has it: sync-log entries are few and each one matters.
 func (p *Publisher) Publish(ctx context.Context, syncID string, entry any) error {
 	value, err := p.codec.Encode(nil, entry)

@@ -203,7 +203,31 @@ type Store interface {
 	Sync(ctx context.Context, id string, level model.Level) (Sync, []Entry, error)
 	// LastSyncs returns each connector's newest sync, by connector id.
 	LastSyncs(ctx context.Context) (map[string]Sync, error)
+	// LastValidations returns each connector's newest data validation, by connector id.
+	LastValidations(ctx context.Context) (map[string]Validation, error)
 }
+
+// Validation is the data validation of one sync: the totals the vendor reported during
+// Fetching next to what Tributary held once the sync was processed.
+type Validation struct {
+	SyncID      string           `json:"sync_id"`
+	ConnectorID string           `json:"connector_id"`
+	Time        time.Time        `json:"time"`
+	Lines       []ValidationLine `json:"lines"`
+}
+
+// ValidationLine compares one vendor total with Tributary's count of the same objects:
+// assets not archived as not returned or by retention, or active findings.
+type ValidationLine struct {
+	Object string           `json:"object"` // model.ObjectAssets or model.ObjectFindings
+	Class  model.AssetClass `json:"class"`  // "" for every class
+	Vendor int64            `json:"vendor"`
+	Stored int64            `json:"stored"`
+	Source string           `json:"source"` // where the vendor's figure comes from
+}
+
+// Match says whether Tributary holds what the vendor reports.
+func (l ValidationLine) Match() bool { return l.Vendor == l.Stored }
 
 // EventEntry is the log entry of a stage event.
 func EventEntry(ev *model.StageEvent) Entry {
@@ -221,6 +245,39 @@ func PartitionEntry(pd *model.PartitionDone) Entry {
 		msg = fmt.Sprintf("%s %d of %d done: %d records in, %d findings and %d assets out, %d dead-lettered", what, pd.Partition, pd.Partitions, pd.RecordsIn, pd.Findings, pd.Assets, pd.RecordsFailed)
 	}
 	return Entry{Time: pd.Time, Level: model.LevelDebug, Stage: pd.Stage, Message: msg}
+}
+
+// CountsEntry is the log entry of the vendor's totals: INFO listing them, WARN when some
+// or all could not be read, saying why.
+func CountsEntry(vc *model.VendorCounts) Entry {
+	e := Entry{Time: vc.Time, Level: model.LevelInfo, Stage: model.StageFetching}
+	var msg []string
+	if len(vc.Counts) > 0 {
+		parts := make([]string, len(vc.Counts))
+		for i, c := range vc.Counts {
+			parts[i] = fmt.Sprintf("%d %s (%s)", c.Count, Counted(c.Object, c.Class), c.Source)
+		}
+		msg = append(msg, "the vendor reports "+strings.Join(parts, "; "))
+	}
+	if vc.Unavailable != "" {
+		e.Level = model.LevelWarn
+		msg = append(msg, "vendor totals this sync cannot be validated against: "+vc.Unavailable)
+	}
+	e.Message = strings.Join(msg, ". ")
+	return e
+}
+
+// Counted names what a vendor total counts, e.g. "active findings on Device assets".
+func Counted(object string, class model.AssetClass) string {
+	switch {
+	case object == model.ObjectFindings && class == "":
+		return "active findings"
+	case object == model.ObjectFindings:
+		return "active findings on " + string(class) + " assets"
+	case class == "":
+		return object
+	}
+	return string(class) + " " + object
 }
 
 // Param is the status as written in a query or on a command line: in_progress, done or

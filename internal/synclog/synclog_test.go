@@ -148,3 +148,48 @@ func TestApply(t *testing.T) {
 		})
 	}
 }
+
+func TestCountsEntry(t *testing.T) {
+	device := model.VendorCount{Object: model.ObjectFindings, Class: model.ClassDevice, Count: 1204, Source: "ListFindingAggregations ACCOUNT: AWS_EC2_INSTANCE"}
+	endpoints := model.VendorCount{Object: model.ObjectAssets, Count: 250, Source: "get_endpoint total_count"}
+	tests := []struct {
+		name  string
+		vc    model.VendorCounts
+		level model.Level
+		msg   string
+	}{
+		{"all read", model.VendorCounts{Counts: []model.VendorCount{device, endpoints}}, model.LevelInfo,
+			"the vendor reports 1204 active findings on Device assets (ListFindingAggregations ACCOUNT: AWS_EC2_INSTANCE); 250 assets (get_endpoint total_count)"},
+		{"none read", model.VendorCounts{Unavailable: "grant inspector2:ListFindingAggregations"}, model.LevelWarn,
+			"vendor totals this sync cannot be validated against: grant inspector2:ListFindingAggregations"},
+		{"some read", model.VendorCounts{Counts: []model.VendorCount{endpoints}, Unavailable: "no number_of_results"}, model.LevelWarn,
+			"the vendor reports 250 assets (get_endpoint total_count). vendor totals this sync cannot be validated against: no number_of_results"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.vc.Time = t0
+			got := CountsEntry(&tt.vc)
+			want := Entry{Time: t0, Level: tt.level, Stage: model.StageFetching, Message: tt.msg}
+			if got != want {
+				t.Errorf("CountsEntry =\n%+v\nwant\n%+v", got, want)
+			}
+		})
+	}
+}
+
+func TestCounted(t *testing.T) {
+	for _, tt := range []struct {
+		object string
+		class  model.AssetClass
+		want   string
+	}{
+		{model.ObjectFindings, "", "active findings"},
+		{model.ObjectFindings, model.ClassContainer, "active findings on Container assets"},
+		{model.ObjectAssets, "", "assets"},
+		{model.ObjectAssets, model.ClassResource, "Resource assets"},
+	} {
+		if got := Counted(tt.object, tt.class); got != tt.want {
+			t.Errorf("Counted(%s, %q) = %q, want %q", tt.object, tt.class, got, tt.want)
+		}
+	}
+}

@@ -29,6 +29,11 @@ var allStatuses = []types.StringFilter{
 // updated since req.Since. With max_findings set, the sync stops once the regions
 // together have fetched more findings than that: each region emits what falls within
 // the limit, asks for no further page and fails with a limit_exceeded error.
+//
+// Once every region has been fetched without error, Fetch reads AWS Inspector's own
+// count of ACTIVE findings per asset class (ListFindingAggregations, see vendorCounts)
+// into the result's VendorCounts. When a region failed, or reading the counts fails,
+// CountsUnavailable says why instead; it never fails the sync.
 func (s *Source) Fetch(ctx context.Context, req connector.FetchRequest, emit func(*model.RawRecord) error) (connector.FetchResult, error) {
 	type regionResult struct {
 		emitted, skipped int64
@@ -62,7 +67,13 @@ func (s *Source) Fetch(ctx context.Context, req connector.FetchRequest, emit fun
 	if result.Skipped > 0 {
 		result.SkipReason = "findings without exploitAvailable or fixAvailable (require_exploitability_and_remediation is on)"
 	}
-	return result, firstErr
+	if firstErr != nil {
+		result.CountsUnavailable = "AWS Inspector's finding totals were not read because a region failed to fetch, " +
+			"which would make comparing them meaningless; once the region's error is fixed the next sync reads them"
+		return result, firstErr
+	}
+	result.VendorCounts, result.CountsUnavailable = s.vendorCounts(ctx)
+	return result, nil
 }
 
 func (s *Source) fetchRegion(ctx context.Context, region string, req connector.FetchRequest, budget *findingBudget, emit func(*model.RawRecord) error) (emitted, skipped int64, err error) {

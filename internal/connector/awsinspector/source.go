@@ -1,6 +1,6 @@
-// Package awsinspector is the AWS Inspector v2 connector: it lists findings through the
-// aws-sdk-go-v2 inspector2 client (one scope per region) and maps them to assets and
-// findings per SPEC §1.1.
+// Package awsinspector is the AWS Inspector v2 connector: through the aws-sdk-go-v2 inspector2
+// client it lists findings (inspector2:ListFindings, one scope per region) and AWS's own totals
+// (inspector2:ListFindingAggregations), and maps findings to assets and findings per SPEC §1.1.
 package awsinspector
 
 import (

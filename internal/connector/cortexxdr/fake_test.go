@@ -45,6 +45,7 @@ type fakeTenant struct {
 	finalStatus  string   // the query's last status (default SUCCESS)
 	finalExtra   string   // members added to the last reply, e.g. `"error": "..."`
 	reportedRows *int     // number_of_results, when not len(rows)
+	noTotals     bool     // leave out total_count and number_of_results
 	plainStream  bool     // serve the stream without gzip
 	// streamGen, when set, writes the stream's lines itself (rows is then only counted
 	// through reportedRows).
@@ -189,8 +190,12 @@ func (f *fakeTenant) serveEndpoints(w io.Writer, data map[string]any) {
 	if f.totalCount != nil {
 		total = f.totalCount(n)
 	}
-	fmt.Fprintf(w, `{"reply": {"total_count": %d, "result_count": %d, "endpoints": [%s]}}`,
-		total, hi-lo, strings.Join(f.endpoints[lo:hi], ", "))
+	totalCount := fmt.Sprintf(`"total_count": %d, `, total)
+	if f.noTotals {
+		totalCount = ""
+	}
+	fmt.Fprintf(w, `{"reply": {%s"result_count": %d, "endpoints": [%s]}}`,
+		totalCount, hi-lo, strings.Join(f.endpoints[lo:hi], ", "))
 }
 
 func (f *fakeTenant) serveResults(w io.Writer, data map[string]any) {
@@ -227,8 +232,12 @@ func (f *fakeTenant) serveResults(w io.Writer, data map[string]any) {
 	if count > f.inlineMax || f.streamGen != nil {
 		results = `{"stream_id": "stream-1"}`
 	}
-	fmt.Fprintf(w, `{"reply": {"status": "SUCCESS", "number_of_results": %d, "query_cost": {"376699223": 0.003}, "remaining_quota": 999.9, "results": %s%s}}`,
-		count, results, extra)
+	numberOfResults := fmt.Sprintf(`"number_of_results": %d, `, count)
+	if f.noTotals {
+		numberOfResults = ""
+	}
+	fmt.Fprintf(w, `{"reply": {"status": "SUCCESS", %s"query_cost": {"376699223": 0.003}, "remaining_quota": 999.9, "results": %s%s}}`,
+		numberOfResults, results, extra)
 }
 
 func (f *fakeTenant) serveStream(w http.ResponseWriter, data map[string]any) {

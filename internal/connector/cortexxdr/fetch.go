@@ -56,6 +56,9 @@ func (s *Source) Fetch(ctx context.Context, req connector.FetchRequest, emit fun
 		outcome = model.OutcomeFailed
 	}
 	res := connector.FetchResult{Scopes: []model.ScopeOutcome{{Scope: s.scope, Outcome: outcome, Records: f.emitted}}}
+	if err == nil {
+		res.VendorCounts, res.CountsUnavailable = f.vendorCounts()
+	}
 	if f.hostless > 0 {
 		res.Skipped = f.hostless
 		res.SkipReason = "va_cves rows that name no affected host"
@@ -83,6 +86,29 @@ type fetch struct {
 	seen     map[string]struct{}
 	emitted  int64
 	hostless int64
+	// endpointTotal and rowTotal are the tenant's own totals: get_endpoint's total_count
+	// and the query's number_of_results; nil when the vendor did not say.
+	endpointTotal, rowTotal *int64
+}
+
+// vendorCounts returns the tenant's totals for data validation, or why there are none.
+func (f *fetch) vendorCounts() ([]model.VendorCount, string) {
+	var counts []model.VendorCount
+	var missing []string
+	if f.endpointTotal != nil {
+		counts = append(counts, model.VendorCount{Object: model.ObjectAssets, Count: *f.endpointTotal, Source: "get_endpoint total_count"})
+	} else {
+		missing = append(missing, "get_endpoint's total_count")
+	}
+	if f.rowTotal != nil {
+		counts = append(counts, model.VendorCount{Object: model.ObjectFindings, Count: *f.rowTotal, Source: "XQL va_cves number_of_results"})
+	} else {
+		missing = append(missing, "the vulnerability query's number_of_results")
+	}
+	if len(missing) == 0 {
+		return counts, ""
+	}
+	return counts, "Cortex XDR did not report " + strings.Join(missing, " or ") + "; nothing to fix on the connector"
 }
 
 type endpointRef struct {
@@ -132,6 +158,9 @@ func (f *fetch) endpoints(ctx context.Context) error {
 			return err
 		}
 		total := page.Reply.TotalCount
+		if from == 0 {
+			f.endpointTotal = total
+		}
 		if limit := s.settings.MaxEndpoints; limit > 0 && total != nil && *total > int64(limit) {
 			return &connector.Error{
 				Class:   connector.ClassLimit,
@@ -287,6 +316,7 @@ func (f *fetch) vulnerabilities(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	f.rowTotal = results.count
 	fetchedAt := time.Now().UTC()
 	var rows int64
 	if results.streamID == "" {

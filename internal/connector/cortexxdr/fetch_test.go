@@ -112,6 +112,13 @@ func TestFetchPagesEndpointsThenFindings(t *testing.T) {
 			if len(res.Scopes) != 1 || res.Scopes[0] != (model.ScopeOutcome{Scope: "127.0.0.1", Outcome: model.OutcomeSucceeded, Records: 253}) {
 				t.Errorf("FetchResult %+v", res)
 			}
+			wantCounts := []model.VendorCount{
+				{Object: model.ObjectAssets, Count: 250, Source: "get_endpoint total_count"},
+				{Object: model.ObjectFindings, Count: 3, Source: "XQL va_cves number_of_results"},
+			}
+			if !slices.Equal(res.VendorCounts, wantCounts) || res.CountsUnavailable != "" {
+				t.Errorf("vendor counts %+v (unavailable %q), want %+v", res.VendorCounts, res.CountsUnavailable, wantCounts)
+			}
 			if advanced {
 				nonces := map[string]bool{}
 				for _, r := range f.calls(apiGetEndpoint) {
@@ -122,6 +129,23 @@ func TestFetchPagesEndpointsThenFindings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFetchWithoutVendorTotals(t *testing.T) {
+	f, url := newFakeTenant(t)
+	f.noTotals = true
+	f.endpoints = []string{endpointJSON(fmt.Sprintf("%032x", 1), "HOST-001", "CONNECTED", 1720000000000)}
+	f.rows = []string{rowJSON("CVE-2024-0001", "HOST-001")}
+	_, res, err := fetchAll(t, sourceFor(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.VendorCounts) != 0 {
+		t.Errorf("vendor counts %+v from a tenant that reported none", res.VendorCounts)
+	}
+	if want := "Cortex XDR did not report get_endpoint's total_count or the vulnerability query's number_of_results; nothing to fix on the connector"; res.CountsUnavailable != want {
+		t.Errorf("CountsUnavailable = %q, want %q", res.CountsUnavailable, want)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package controlapitest holds test doubles for the control API: a sync log store folded
-// from stage events, and a runner over fixed connectors.
+// from stage events (and holding data validations), and a runner over fixed connectors.
 package controlapitest
 
 import (
@@ -21,10 +21,11 @@ type Store struct {
 	// Err, when set, is returned by every query: the store is down. Set it before use.
 	Err error
 
-	mu     sync.Mutex
-	ids    []string // in the order their first event was added
-	events map[string][]model.StageEvent
-	filter synclog.Filter
+	mu          sync.Mutex
+	ids         []string // in the order their first event was added
+	events      map[string][]model.StageEvent
+	filter      synclog.Filter
+	validations []synclog.Validation // in the order they were added
 }
 
 var _ synclog.Store = (*Store)(nil)
@@ -48,6 +49,17 @@ func (s *Store) Add(events ...model.StageEvent) {
 			s.ids = append(s.ids, ev.SyncID)
 		}
 		s.events[ev.SyncID] = append(s.events[ev.SyncID], ev)
+	}
+}
+
+// AddValidations adds data validations, as the processor writes one at the end of a sync.
+// LastValidations answers each connector's newest by Time, the latest added on a tie.
+func (s *Store) AddValidations(vs ...synclog.Validation) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range vs {
+		v.Lines = slices.Clone(v.Lines)
+		s.validations = append(s.validations, v)
 	}
 }
 
@@ -102,6 +114,23 @@ func (s *Store) LastSyncs(context.Context) (map[string]synclog.Sync, error) {
 	for _, sy := range s.matching(synclog.Filter{}) { // newest first
 		if _, ok := last[sy.ConnectorID]; !ok {
 			last[sy.ConnectorID] = sy
+		}
+	}
+	return last, nil
+}
+
+// LastValidations implements synclog.Store.
+func (s *Store) LastValidations(context.Context) (map[string]synclog.Validation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Err != nil {
+		return nil, s.Err
+	}
+	last := map[string]synclog.Validation{}
+	for _, v := range s.validations {
+		if prev, ok := last[v.ConnectorID]; !ok || !v.Time.Before(prev.Time) {
+			v.Lines = slices.Clone(v.Lines) // the caller may change what it gets
+			last[v.ConnectorID] = v
 		}
 	}
 	return last, nil

@@ -18,7 +18,7 @@ type Config struct {
 	ExternalID      string    // ... with this external ID (empty = none required)
 	PageCap         int       // max findings per page; default 25, at most 100
 	Now             time.Time // reference time for generated timestamps; default 2026-11-01T00:00:00Z so output is deterministic
-	MaxRPS          float64   // token-bucket limit on ListFindings requests a second (burst of max(1, MaxRPS)); 0 = off
+	MaxRPS          float64   // token-bucket limit on requests a second of each Inspector operation, a bucket each (burst of max(1, MaxRPS)); 0 = off
 }
 
 // Defaults of Config.

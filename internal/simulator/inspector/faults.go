@@ -10,8 +10,9 @@ import (
 	"github.com/tributary-sec/tributary/internal/simulator/simctl"
 )
 
-// Faults are failures the simulator injects into ListFindings. Its JSON form (used by
-// POST /_simulator/faults) has snake_case keys and page_delay_ms in milliseconds.
+// Faults are failures the simulator injects into ListFindings; DeniedOperation alone
+// reaches other operations. Its JSON form (used by POST /_simulator/faults) has
+// snake_case keys and page_delay_ms in milliseconds.
 type Faults struct {
 	AccessDenied bool          // every ListFindings → 403 AccessDeniedException
 	Throttle     int           // the next N ListFindings → 429 ThrottlingException with Retry-After
@@ -28,19 +29,24 @@ type Faults struct {
 	// region that answers its connectivity check and first pages, then fails mid-fetch).
 	Region string
 	After  int
+	// DeniedOperation refuses every call of one Inspector operation ("ListFindings" or
+	// "ListFindingAggregations") with 403 AccessDeniedException, as IAM does for a
+	// principal whose policy lacks just that permission.
+	DeniedOperation string
 }
 
 // faultsWire is the JSON form of Faults.
 type faultsWire struct {
-	AccessDenied  bool   `json:"access_denied"`
-	Throttle      int    `json:"throttle"`
-	RetryAfter    int    `json:"retry_after"`
-	ServerError   int    `json:"server_error"`
-	PageDelayMS   int64  `json:"page_delay_ms"`
-	Malformed     int    `json:"malformed"`
-	TruncatedPage int    `json:"truncated_page"`
-	Region        string `json:"region"`
-	After         int    `json:"after"`
+	AccessDenied    bool   `json:"access_denied"`
+	Throttle        int    `json:"throttle"`
+	RetryAfter      int    `json:"retry_after"`
+	ServerError     int    `json:"server_error"`
+	PageDelayMS     int64  `json:"page_delay_ms"`
+	Malformed       int    `json:"malformed"`
+	TruncatedPage   int    `json:"truncated_page"`
+	Region          string `json:"region"`
+	After           int    `json:"after"`
+	DeniedOperation string `json:"denied_operation"`
 }
 
 // MarshalJSON writes f in the form POST /_simulator/faults accepts.
@@ -49,7 +55,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		AccessDenied: f.AccessDenied, Throttle: f.Throttle, RetryAfter: f.RetryAfter,
 		ServerError: f.ServerError, PageDelayMS: f.PageDelay.Milliseconds(), Malformed: f.Malformed,
 		Region: f.Region, After: f.After,
-		TruncatedPage: f.TruncatedPage,
+		TruncatedPage: f.TruncatedPage, DeniedOperation: f.DeniedOperation,
 	})
 }
 
@@ -63,7 +69,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		AccessDenied: w.AccessDenied, Throttle: w.Throttle, RetryAfter: w.RetryAfter,
 		ServerError: w.ServerError, PageDelay: time.Duration(w.PageDelayMS) * time.Millisecond, Malformed: w.Malformed,
 		Region: w.Region, After: w.After,
-		TruncatedPage: w.TruncatedPage,
+		TruncatedPage: w.TruncatedPage, DeniedOperation: w.DeniedOperation,
 	}
 	return nil
 }
@@ -100,7 +106,7 @@ type faultState struct{ simctl.Guarded[Faults] }
 func (s *faultState) take(region string) (out fault, retryAfter int) {
 	s.Update(func(f *Faults) {
 		switch {
-		case f.AccessDenied:
+		case f.AccessDenied, f.DeniedOperation == opListFindings:
 			out = faultAccessDenied
 		case f.Region != "" && f.Region != region:
 		case f.After > 0:

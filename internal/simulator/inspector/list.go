@@ -57,8 +57,7 @@ func (s *Simulator) serveListFindings(w http.ResponseWriter, r *http.Request, bo
 	f, retryAfter := s.faults.take(region)
 	switch f {
 	case faultAccessDenied:
-		writeJSONError(w, http.StatusForbidden, "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/",
-			"User: "+p.arn+" is not authorized to perform: inspector2:ListFindings on resource: arn:aws:inspector2:"+region+":"+s.cfg.AccountID+":/findings/list")
+		s.writeAccessDenied(w, p, region, opListFindings, "/findings/list")
 		return
 	case faultThrottle:
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
@@ -189,17 +188,21 @@ func decodeToken(tok string) (cursor int, hash uint64, ok bool) {
 	return int(c), binary.BigEndian.Uint64(b[9:]), true
 }
 
-// parseList decodes and validates a ListFindings body.
-func (s *Simulator) parseList(body []byte, region string) (*listQuery, *validationError) {
-	v := &validator{}
+// requestObject reads a request body as a JSON object; an empty body is an empty one.
+func requestObject(body []byte) (map[string]json.RawMessage, *validationError) {
 	var top map[string]json.RawMessage
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, &top); err != nil {
 			return nil, &validationError{reason: "CANNOT_PARSE", message: "Could not parse the request body: it is not a JSON object"}
 		}
 	}
-	q := &listQuery{size: s.cfg.PageCap}
+	return top, nil
+}
 
+// paging validates the paging members every list operation shares, maxResults and
+// nextToken, and returns the page size (maxResults, at most pageCap) and the token.
+func (v *validator) paging(top map[string]json.RawMessage, pageCap int) (size int, token string) {
+	size = pageCap
 	var maxResults *int64
 	if v.decode(top["maxResults"], &maxResults, "maxResults") && maxResults != nil {
 		switch {
@@ -208,13 +211,30 @@ func (s *Simulator) parseList(body []byte, region string) (*listQuery, *validati
 		case *maxResults > 100:
 			v.add("maxResults", quote(strconv.FormatInt(*maxResults, 10)), "Member must have value less than or equal to 100")
 		default:
-			q.size = min(int(*maxResults), s.cfg.PageCap)
+			size = min(int(*maxResults), pageCap)
 		}
 	}
-	var token *string
-	if v.decode(top["nextToken"], &token, "nextToken") && token != nil && len(*token) > 1_000_000 {
-		v.add("nextToken", "'...'", "Member must have length less than or equal to 1000000")
+	var next *string
+	if v.decode(top["nextToken"], &next, "nextToken") && next != nil {
+		if len(*next) > 1_000_000 {
+			v.add("nextToken", "'...'", "Member must have length less than or equal to 1000000")
+		}
+		token = *next
 	}
+	return size, token
+}
+
+// parseList decodes and validates a ListFindings body.
+func (s *Simulator) parseList(body []byte, region string) (*listQuery, *validationError) {
+	v := &validator{}
+	top, verr := requestObject(body)
+	if verr != nil {
+		return nil, verr
+	}
+	q := &listQuery{}
+
+	var token string
+	q.size, token = v.paging(top, s.cfg.PageCap)
 	var sc *struct {
 		Field     *string `json:"field"`
 		SortOrder *string `json:"sortOrder"`
@@ -236,27 +256,41 @@ func (s *Simulator) parseList(body []byte, region string) (*listQuery, *validati
 	}
 
 	canonical, _ := json.Marshal(fc) // sorted keys, compacted values
-	h := fnv.New64a()
-	h.Write([]byte(region))
-	h.Write([]byte{0})
-	h.Write(canonical)
-	h.Write([]byte{0})
-	h.Write([]byte(q.sortField + "/" + strconv.FormatBool(q.desc)))
-	q.hash = h.Sum64()
-
-	if token != nil && *token != "" {
-		cursor, hash, ok := decodeToken(*token)
-		switch {
-		case !ok:
-			return nil, &validationError{reason: "FIELD_VALIDATION_FAILED", message: "The nextToken is not valid.",
-				fields: []fieldError{{name: "nextToken", message: "Invalid nextToken"}}}
-		case hash != q.hash:
-			return nil, &validationError{reason: "FIELD_VALIDATION_FAILED", message: "The nextToken does not match the filterCriteria and sortCriteria of the request.",
-				fields: []fieldError{{name: "nextToken", message: "Invalid nextToken for this request"}}}
-		}
-		q.cursor = cursor
+	q.hash = requestHash(region, canonical, []byte(q.sortField+"/"+strconv.FormatBool(q.desc)))
+	if q.cursor, verr = resume(token, q.hash, "filterCriteria and sortCriteria"); verr != nil {
+		return nil, verr
 	}
 	return q, nil
+}
+
+// requestHash fingerprints what a paged request asks of a region, so that a nextToken
+// is accepted only with the request that it continues.
+func requestHash(region string, parts ...[]byte) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(region))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write(p)
+	}
+	return h.Sum64()
+}
+
+// resume returns where a request of hash continues from: 0 without a token, else the
+// token's cursor. members names what the token is bound to, for the refusal.
+func resume(token string, hash uint64, members string) (int, *validationError) {
+	if token == "" {
+		return 0, nil
+	}
+	cursor, tokenHash, ok := decodeToken(token)
+	switch {
+	case !ok:
+		return 0, &validationError{reason: "FIELD_VALIDATION_FAILED", message: "The nextToken is not valid.",
+			fields: []fieldError{{name: "nextToken", message: "Invalid nextToken"}}}
+	case tokenHash != hash:
+		return 0, &validationError{reason: "FIELD_VALIDATION_FAILED", message: "The nextToken does not match the " + members + " of the request.",
+			fields: []fieldError{{name: "nextToken", message: "Invalid nextToken for this request"}}}
+	}
+	return cursor, nil
 }
 
 // fieldError is one entry of a ValidationException's fields.

@@ -47,13 +47,13 @@ type Mutation struct {
 	Now time.Time `json:"now,omitzero"`
 }
 
-// Mutate applies m: every ListFindings call from now on, and Findings, see the mutated
-// dataset. A finding may be named in only one of Close, Suppress, Reopen and Remove. A
-// name that is unknown (or names a finding an earlier mutation removed, except in Reopen)
-// is an error naming it, and m then changes nothing. A page token issued before keeps
-// its position in the new dataset. Mutations are deterministic: the same seed and the
-// same mutations give the same bytes. Malformed findings (Faults.Malformed) stay
-// malformed, the same way, while they are served.
+// Mutate applies m: every ListFindings and ListFindingAggregations call from now on, and
+// Findings, see the mutated dataset. A finding may be named in only one of Close,
+// Suppress, Reopen and Remove. A name that is unknown (or names a finding an earlier
+// mutation removed, except in Reopen) is an error naming it, and m then changes nothing.
+// A page token issued before keeps its position in the new dataset. Mutations are
+// deterministic: the same seed and the same mutations give the same bytes. Malformed
+// findings (Faults.Malformed) stay malformed, the same way, while they are served.
 func (s *Simulator) Mutate(m Mutation) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()

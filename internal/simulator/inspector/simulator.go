@@ -1,5 +1,6 @@
-// Package inspector simulates the AWS Inspector v2 ListFindings API and the STS
-// AssumeRole API over HTTP, faithful to their wire contracts, over a seeded dataset.
+// Package inspector simulates the AWS Inspector v2 ListFindings and (ACCOUNT)
+// ListFindingAggregations APIs and the STS AssumeRole API over HTTP, faithful to their
+// wire contracts, over a seeded dataset.
 package inspector
 
 import (
@@ -23,8 +24,9 @@ import (
 // maxBody bounds request bodies: a nextToken may be up to 1,000,000 characters.
 const maxBody = 2 << 20
 
-// Simulator serves Inspector v2 (POST /findings/list) and STS (POST / with form
-// Action=AssumeRole) on one handler, plus control endpoints under /_simulator/.
+// Simulator serves Inspector v2 (POST /findings/list, POST /findings/aggregation/list)
+// and STS (POST / with form Action=AssumeRole) on one handler, plus control endpoints
+// under /_simulator/.
 // It is safe for concurrent use.
 type Simulator struct {
 	cfg     Config
@@ -37,8 +39,9 @@ type Simulator struct {
 	sessions map[string]*principal // by access key id
 
 	faults faultState
-	// state is what ListFindings serves; SetFaults and Mutate replace it whole, so that a
-	// request sees one version of the datasets and of the malformed findings.
+	// state is what ListFindings and ListFindingAggregations serve; SetFaults and Mutate
+	// replace it whole, so that a request sees one version of the datasets and of the
+	// malformed findings.
 	state   atomic.Pointer[tenant]
 	writeMu sync.Mutex // serializes replacing state, and guards the mutation state below
 	gen     *generator // kept for the findings mutations add
@@ -46,10 +49,13 @@ type Simulator struct {
 	mutated int64 // unix ms of the last mutation; Config.Now before any
 	nmut    int   // mutations so far
 
-	limiter *simctl.TokenBucket
-	bufs    sync.Pool
-	// listRequests counts ListFindings requests, refused ones included.
+	limiter    *simctl.TokenBucket // ListFindings requests
+	aggLimiter *simctl.TokenBucket // ListFindingAggregations requests: AWS limits each API apart
+	bufs       sync.Pool
+	// listRequests counts ListFindings requests, aggRequests ListFindingAggregations
+	// requests, refused ones included.
 	listRequests atomic.Int64
+	aggRequests  atomic.Int64
 }
 
 // New generates the dataset of cfg and returns a simulator serving it.
@@ -81,6 +87,7 @@ func New(cfg Config) (*Simulator, error) {
 	}
 	if cfg.MaxRPS > 0 {
 		s.limiter = simctl.NewTokenBucket(cfg.MaxRPS, s.clock())
+		s.aggLimiter = simctl.NewTokenBucket(cfg.MaxRPS, s.clock())
 	}
 	s.state.Store(&tenant{datasets: datasets, malformed: &malformedSet{}})
 	s.faults.Set(Faults{}.normalized())
@@ -109,6 +116,10 @@ func (s *Simulator) SetFaults(f Faults) {
 // ListFindingsRequests returns how many ListFindings requests the simulator has
 // received, whatever their answer (faults, refused signatures and retries included).
 func (s *Simulator) ListFindingsRequests() int64 { return s.listRequests.Load() }
+
+// ListFindingAggregationsRequests returns how many ListFindingAggregations requests the
+// simulator has received, whatever their answer.
+func (s *Simulator) ListFindingAggregationsRequests() int64 { return s.aggRequests.Load() }
 
 // Findings returns the dataset of a region, exactly the JSON served, in serving order
 // (findingArn order, the default when a request has no sortCriteria); nil for a region
@@ -171,6 +182,13 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.serveListFindings(w, r, body)
+	case strings.HasSuffix(r.URL.Path, "/findings/aggregation/list"):
+		s.aggRequests.Add(1)
+		if r.Method != http.MethodPost {
+			writeJSONError(w, http.StatusNotFound, "UnknownOperationException", "Unknown operation "+r.Method+" "+r.URL.Path)
+			return
+		}
+		s.serveListFindingAggregations(w, r, body)
 	case isSTS(r):
 		s.serveSTS(w, r, body)
 	default:
