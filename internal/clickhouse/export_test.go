@@ -14,3 +14,6 @@ const MaxInListHashes = maxInListHashes
 
 // UIDHash is the hash the state tables key uids by.
 func UIDHash(uid string) uint64 { return uidHash(uid) }
+
+// SweepChunk is how many uids one query of a sweep's second phase lists.
+const SweepChunk = sweepChunk

@@ -264,9 +264,12 @@ func (c *Client) AssetsNotReturned(ctx context.Context, connectorID, scope, sync
 	if connectorID == "" || syncID == "" {
 		return fmt.Errorf("listing assets not returned by sync %q of connector %q: connector and sync id are required", syncID, connectorID)
 	}
-	query := "SELECT " + assetSelect + " FROM " + c.db + ".assets FINAL" +
-		" WHERE connector_id = ? AND scope = ? AND archive_reason = '' AND sync_id != ?"
-	if err := c.streamAssets(ctx, query, each, connectorID, scope, syncID); err != nil {
+	pick := "SELECT uid FROM (SELECT uid, argMax(scope, version) AS sc, argMax(archive_reason, version) AS reason," +
+		" argMax(sync_id, version) AS sid FROM " + c.db + ".assets WHERE connector_id = ? GROUP BY uid)" +
+		" WHERE sc = ? AND reason = '' AND sid != ?"
+	err := c.pickThenRead(ctx, pick, []any{connectorID, scope, syncID}, "assets", assetSelect, connectorID,
+		func(ctx context.Context, query string, args ...any) error { return c.streamAssets(ctx, query, each, args...) })
+	if err != nil {
 		return wrapStream(err, "listing assets of connector %s scope %q not returned by sync %s", connectorID, scope, syncID)
 	}
 	return nil
@@ -283,10 +286,14 @@ func (c *Client) FindingsNotReturned(ctx context.Context, connectorID, scope, sy
 	if connectorID == "" || syncID == "" {
 		return fmt.Errorf("listing findings not returned by sync %q of connector %q: connector and sync id are required", syncID, connectorID)
 	}
-	query := "SELECT " + findingSelect + " FROM " + c.db + ".findings FINAL" +
-		" WHERE connector_id = ? AND scope = ? AND status = 'Active' AND sync_id != ?" +
-		" AND asset_uid NOT IN (SELECT uid FROM " + c.db + ".assets FINAL WHERE connector_id = ? AND archive_reason != '')"
-	if err := c.streamFindings(ctx, query, each, connectorID, scope, syncID, connectorID); err != nil {
+	archived := "SELECT uid FROM (SELECT uid, argMax(archive_reason, version) AS reason FROM " + c.db +
+		".assets WHERE connector_id = ? GROUP BY uid) WHERE reason != ''"
+	pick := "SELECT uid FROM (SELECT uid, argMax(scope, version) AS sc, argMax(status, version) AS st," +
+		" argMax(sync_id, version) AS sid, argMax(asset_uid, version) AS primary_asset FROM " + c.db + ".findings WHERE connector_id = ? GROUP BY uid)" +
+		" WHERE sc = ? AND st = 'Active' AND sid != ? AND primary_asset NOT IN (" + archived + ")"
+	err := c.pickThenRead(ctx, pick, []any{connectorID, scope, syncID, connectorID}, "findings", findingSelect, connectorID,
+		func(ctx context.Context, query string, args ...any) error { return c.streamFindings(ctx, query, each, args...) })
+	if err != nil {
 		return wrapStream(err, "listing findings of connector %s scope %q not returned by sync %s", connectorID, scope, syncID)
 	}
 	return nil
@@ -309,6 +316,50 @@ func (c *Client) AssetsPastRetention(ctx context.Context, connectorID string, no
 		" WHERE connector_id = ? AND archive_reason = '' AND fetched_at < toDateTime(?)"
 	if err := c.streamAssets(ctx, query, each, connectorID, min(cutoff, maxDateTimeSec)); err != nil {
 		return wrapStream(err, "listing assets of connector %s not seen since %s", connectorID, notSeenSince.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// sweepChunk is how many uids one query of a sweep's second phase lists: under the
+// server's 50,000 syntax-tree elements, and within sweepSettings' query size for uids
+// of up to 1.6 KB on average.
+const sweepChunk = 10_000
+
+var sweepSettings = ch.Settings{"max_query_size": 16 << 20}
+
+// pickThenRead runs a sweep in two phases. pick selects the uids to sweep from a few
+// narrow columns (argMax by version); then the complete rows of those uids (columns
+// sel of table) are read with FINAL, chunk by chunk through the primary key, by read.
+// Reading every column with FINAL up front would read all of the connector's rows, of
+// which a sweep usually picks none or a few.
+func (c *Client) pickThenRead(ctx context.Context, pick string, pickArgs []any, table, sel, connectorID string,
+	read func(ctx context.Context, query string, args ...any) error) error {
+	rows, err := c.conn.Query(ctx, pick, pickArgs...)
+	if err != nil {
+		return err
+	}
+	var uids []any
+	for rows.Next() {
+		var uid string
+		if err := rows.Scan(&uid); err != nil {
+			rows.Close()
+			return err
+		}
+		uids = append(uids, uid)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return err
+	}
+	query := "SELECT " + sel + " FROM " + c.db + "." + table + " FINAL WHERE connector_id = ? AND uid IN ?"
+	ctx = ch.Context(ctx, ch.WithSettings(sweepSettings))
+	for len(uids) > 0 {
+		chunk := uids[:min(len(uids), sweepChunk)]
+		uids = uids[len(chunk):]
+		if err := read(ctx, query, connectorID, ch.GroupSet{Value: chunk}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

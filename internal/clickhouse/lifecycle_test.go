@@ -802,3 +802,21 @@ func TestStateTablesBackfill(t *testing.T) {
 		t.Errorf("finding_state holds %d rows after merging, want 2 (a backfilled row twice collapses)", n)
 	}
 }
+
+// TestSweepOverSeveralChunks: a sweep that picks more uids than one query lists reads
+// each of them once.
+func TestSweepOverSeveralChunks(t *testing.T) {
+	t.Parallel()
+	c := clickhousetest.New(t)
+	var findings []model.EnrichedFinding
+	var want []string
+	for i := range clickhouse.SweepChunk + 7 {
+		uid := fmt.Sprintf("f-%06d", i)
+		findings = append(findings, lcFinding("conn-1", uid, "eu", "sync-1", "", model.StatusActive, t0))
+		want = append(want, uid)
+	}
+	mustWrite(t, c, nil, findings)
+	if got := findingUIDs(sweepFindings(t, c, "conn-1", "eu", "sync-2")); !slices.Equal(got, want) {
+		t.Errorf("FindingsNotReturned returned %d findings, want all %d once", len(got), len(want))
+	}
+}
