@@ -268,7 +268,9 @@ func (c *Client) AssetsNotReturned(ctx context.Context, connectorID, scope, sync
 		" argMax(sync_id, version) AS sid FROM " + c.db + ".assets WHERE connector_id = ? GROUP BY uid)" +
 		" WHERE sc = ? AND reason = '' AND sid != ?"
 	err := c.pickThenRead(ctx, pick, []any{connectorID, scope, syncID}, "assets", assetSelect, connectorID,
-		func(ctx context.Context, query string, args ...any) error { return c.streamAssets(ctx, query, each, args...) })
+		func(ctx context.Context, query string, args ...any) error {
+			return c.streamAssets(ctx, query, each, args...)
+		})
 	if err != nil {
 		return wrapStream(err, "listing assets of connector %s scope %q not returned by sync %s", connectorID, scope, syncID)
 	}
@@ -292,7 +294,9 @@ func (c *Client) FindingsNotReturned(ctx context.Context, connectorID, scope, sy
 		" argMax(sync_id, version) AS sid, argMax(asset_uid, version) AS primary_asset FROM " + c.db + ".findings WHERE connector_id = ? GROUP BY uid)" +
 		" WHERE sc = ? AND st = 'Active' AND sid != ? AND primary_asset NOT IN (" + archived + ")"
 	err := c.pickThenRead(ctx, pick, []any{connectorID, scope, syncID, connectorID}, "findings", findingSelect, connectorID,
-		func(ctx context.Context, query string, args ...any) error { return c.streamFindings(ctx, query, each, args...) })
+		func(ctx context.Context, query string, args ...any) error {
+			return c.streamFindings(ctx, query, each, args...)
+		})
 	if err != nil {
 		return wrapStream(err, "listing findings of connector %s scope %q not returned by sync %s", connectorID, scope, syncID)
 	}
