@@ -133,7 +133,9 @@ func run(ctx context.Context) error {
 		return kafka.Consume(gctx, p.client, kafka.Batch{MaxRecords: pollRecords, Linger: 500 * time.Millisecond}, p.handle)
 	})
 	g.Go(func() error {
-		return kafka.ConsumeUncommitted(gctx, logClient, kafka.Batch{MaxRecords: 1000}, f.handle)
+		// A short linger gathers a sync's entries into fewer sync_log and syncs inserts:
+		// each insert makes a part, and a part costs the server far more than its rows.
+		return kafka.ConsumeUncommitted(gctx, logClient, kafka.Batch{MaxRecords: 1000, Linger: 250 * time.Millisecond}, f.handle)
 	})
 	g.Go(func() error { return every(gctx, min(max(syncTimeout/10, time.Second), time.Minute), f.sweep) })
 	g.Go(func() error {
