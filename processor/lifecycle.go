@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/clickhouse"
@@ -19,10 +20,10 @@ import (
 // finding with the state ClickHouse holds, records every change in the history tables,
 // and publishes each asset and finding, with its transition, to the downstream topics.
 //
-// Order matters for at-least-once delivery: the topics first, then history, then the
-// rows. A crash before the rows are written replays the batch, which finds the same old
-// state and repeats the same transitions (consumers may see one twice; history rows
-// collapse). Writing the rows first would lose the transition on a replay.
+// Order matters for at-least-once delivery: the topics and history (in either order)
+// before the rows. A crash before the rows are written replays the batch, which finds the
+// same old state and repeats the same transitions (consumers may see one twice; history
+// rows collapse). Writing the rows first would lose the transition on a replay.
 type lifecycle struct {
 	store        *clickhouse.Client
 	client       *kgo.Client
@@ -42,24 +43,30 @@ func (l *lifecycle) apply(ctx context.Context, assets []model.Asset, findings []
 		assetHist []clickhouse.AssetChange
 		findHist  []clickhouse.FindingChange
 	)
-	if err := retry(ctx, l.log, "reading asset and finding states from ClickHouse", func() (err error) {
-		if enriched, assetHist, err = l.assetTransitions(ctx, assets); err != nil {
+	// The two lookups, and then publishing and history, are independent: each pair runs
+	// concurrently, so a batch waits on ClickHouse and Kafka twice rather than four times.
+	if err := retry(ctx, l.log, "reading asset and finding states from ClickHouse", func() error {
+		var g errgroup.Group
+		g.Go(func() (err error) {
+			enriched, assetHist, err = l.assetTransitions(ctx, assets)
 			return err
-		}
-		findHist, err = l.findingTransitions(ctx, findings)
-		return err
+		})
+		g.Go(func() (err error) {
+			findHist, err = l.findingTransitions(ctx, findings)
+			return err
+		})
+		return g.Wait()
 	}); err != nil {
 		return err
 	}
-	if err := l.publish(ctx, enriched, findings); err != nil {
-		return err
-	}
-	if err := retry(ctx, l.log, "writing history to ClickHouse", func() error {
-		return l.store.WriteHistory(ctx, findHist, assetHist)
-	}); err != nil {
-		return err
-	}
-	return nil
+	var g errgroup.Group
+	g.Go(func() error { return l.publish(ctx, enriched, findings) })
+	g.Go(func() error {
+		return retry(ctx, l.log, "writing history to ClickHouse", func() error {
+			return l.store.WriteHistory(ctx, findHist, assetHist)
+		})
+	})
+	return g.Wait()
 }
 
 // assetTransitions gives each asset its state and, when it changed, its transition.
