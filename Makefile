@@ -8,9 +8,14 @@ CONNECTORS    ?=
 CLICKHOUSE    := /usr/sbin/clickhouse-server
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CHROMIUM      := /usr/bin/chromium
+PROMETHEUS    := /usr/bin/prometheus
+DOCKER_COMPOSE_V1 := /usr/bin/docker-compose
+# up and down use the compose plugin when Docker has it, else the docker-compose command.
+COMPOSE       ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+PROFILE       ?=
 BINARIES      := fetcher normalizer processor tributaryctl kfake simulator localstack
 
-.PHONY: all build deps test-deps run test bench vet clean
+.PHONY: all build deps test-deps run test bench vet clean up down
 
 all: build
 
@@ -21,11 +26,17 @@ deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq clickhouse-server; \
 	fi
 
-# test-deps adds what only the tests need: Debian's chromium for the Connector Logs page test.
+# test-deps adds what only the tests need: Debian's chromium for the Connector Logs page
+# test, prometheus (with promtool) for the alert rules and the scrape test, and
+# docker-compose (v1, which validates docker-compose.yml without a Docker engine).
 test-deps: deps
 	@if [ ! -x $(CHROMIUM) ]; then \
 		echo "installing chromium (Debian package, for the Connector Logs page test)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+	@if [ ! -x $(PROMETHEUS) ] || [ ! -x $(DOCKER_COMPOSE_V1) ]; then \
+		echo "installing prometheus and docker-compose (Debian packages, for the deploy/ tests)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus docker-compose; \
 	fi
 
 build:
@@ -48,6 +59,15 @@ bench: deps build
 	$(BIN)/localstack --state-dir $(STATE)/bench --bench --findings 200000
 	$(BIN)/localstack --state-dir $(STATE)/bench --bench --bench-vendor cortex --endpoints 100000
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/avro ./internal/connector/awsinspector ./internal/clickhouse
+
+# up builds the images and starts docker-compose.yml in the background (PROFILE=demo adds
+# the simulators and the demo connectors); down stops it, keeping the data volumes.
+# The fetcher's control API wants TRIBUTARY_API_TOKEN in the environment.
+up:
+	$(COMPOSE) $(if $(PROFILE),--profile $(PROFILE)) up -d --build
+
+down:
+	$(COMPOSE) --profile demo down
 
 clean:
 	rm -rf $(BIN) $(STATE)

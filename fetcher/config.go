@@ -39,8 +39,9 @@ type configuredConnector struct {
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // loadConnectors reads and validates the connectors file, resolving every secret, so
-// that a bad file stops the fetcher at start-up with every problem named.
-func loadConnectors(path string) ([]configuredConnector, error) {
+// that a bad file stops the fetcher at start-up with every problem named. requests, when
+// not nil, gives each connector type the observer of its vendor API requests.
+func loadConnectors(path string, requests func(connectorType string) connector.RequestObserver) ([]configuredConnector, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading connectors file: %w; pass the file with --connectors", err)
@@ -80,6 +81,9 @@ func loadConnectors(path string) ([]configuredConnector, error) {
 			name = c.ID
 		}
 		inst := connector.Instance{ID: c.ID, Name: name, Type: c.Type}
+		if requests != nil {
+			inst.Requests = requests(c.Type)
+		}
 		sched, err := schedule.Parse(c.Schedule)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))

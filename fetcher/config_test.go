@@ -71,7 +71,7 @@ func TestLoadConnectors(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			got, err := loadConnectors(path)
+			got, err := loadConnectors(path, nil)
 			if len(tt.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("loadConnectors: %v", err)
@@ -100,7 +100,7 @@ func TestLoadConnectors(t *testing.T) {
 }
 
 func TestLoadConnectorsMissingFile(t *testing.T) {
-	_, err := loadConnectors("/nonexistent/connectors.yaml")
+	_, err := loadConnectors("/nonexistent/connectors.yaml", nil)
 	if err == nil || !strings.Contains(err.Error(), "--connectors") {
 		t.Errorf("error %v should say how to pass the file", err)
 	}

@@ -65,7 +65,8 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	connectors, err := loadConnectors(o.connectorsPath)
+	metrics := newMetrics()
+	connectors, err := loadConnectors(o.connectorsPath, metrics.vendorObserver)
 	if err != nil {
 		return err
 	}
@@ -74,7 +75,9 @@ func run(ctx context.Context) error {
 		return err
 	}
 	log, adminSrv, codec := rt.Log, rt.Admin, rt.Codec
-	client, err := kafka.NewClient(ctx, o.Kafka)
+	metrics.register(rt.Registry)
+	metrics.connectors(connectors)
+	client, err := kafka.NewClient(ctx, o.Kafka, rt.KafkaMetrics("main"))
 	if err != nil {
 		return err
 	}
@@ -90,7 +93,7 @@ func run(ctx context.Context) error {
 		rawTopic:      topics.Raw,
 		rawPartitions: counts[topics.Raw],
 		events:        syncevent.NewPublisher(client, codec, topics.SyncLog),
-		metrics:       newMetrics(rt.Registry),
+		metrics:       metrics,
 		log:           log,
 		now:           func() time.Time { return time.Now().UTC() },
 		progressEvery: o.progressEvery,

@@ -93,6 +93,7 @@ func (r *runner) failUnfinished(ctx context.Context, syncs []*synclog.Sync) erro
 				return err
 			}
 		}
+		r.metrics.failed(s.ConnectorType, s.ConnectorID, stage, cerr)
 		r.log.Warn("failed a sync left unfinished by a previous run", "sync_id", s.ID, "connector", s.ConnectorID, "stage", stage)
 	}
 	return nil

@@ -67,7 +67,7 @@ func (r *runner) run(ctx context.Context, c configuredConnector, plan syncPlan, 
 	fail := func(stage string, cerr *connector.Error) (syncResult, error) {
 		res.FailedStage, res.Err = stage, cerr
 		log.Error("sync failed", "stage", stage, "err", cerr.Error(), "class", string(cerr.Class))
-		r.metrics.syncsFinished.WithLabelValues(c.Type, c.ID, "failed").Inc()
+		r.metrics.failed(c.Type, c.ID, stage, cerr)
 		return res, r.skipAfter(ctx, s, stage)
 	}
 
@@ -157,7 +157,7 @@ func (r *runner) run(ctx context.Context, c configuredConnector, plan syncPlan, 
 		}
 		res.FailedStage, res.Err = model.StageFetching, cerr
 		log.Error("sync failed", "stage", model.StageFetching, "err", cerr.Error(), "class", string(cerr.Class), "records", total)
-		r.metrics.syncsFinished.WithLabelValues(c.Type, c.ID, "failed").Inc()
+		r.metrics.failed(c.Type, c.ID, model.StageFetching, cerr)
 		return res, nil
 	}
 	msg := fmt.Sprintf("fetched %d records from %s", total, scopeSummary(result.Scopes))

@@ -18,6 +18,9 @@ import (
 // batch's output is produced and flushed before the next poll.
 const pollRecords = 4000
 
+// group is the normalizer's consumer group; the processor reports its lag.
+const group = "tributary-normalizer"
+
 func main() { service.Main("normalizer", run) }
 
 func run(ctx context.Context) error {
@@ -31,7 +34,7 @@ func run(ctx context.Context) error {
 	}
 	log, adminSrv := rt.Log, rt.Admin
 	topics := common.Kafka.Topics()
-	client, err := kafka.NewClient(ctx, common.Kafka, kafka.ConsumerOpts("tributary-normalizer", topics.Raw)...)
+	client, err := kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts(group, topics.Raw), rt.KafkaMetrics("main"))...)
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,7 @@ type producedKey struct {
 // parallel over the batch; producing then runs in batch order, so each partition's
 // records still precede its end-of-sync marker.
 func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.Offsets, error) {
+	counted := batchCounts{}
 	results := make([]prepared, len(records))
 	parallel.Chunks(len(records), func(start, end int) {
 		var out connector.Normalized
@@ -88,6 +89,7 @@ func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.O
 				return nil, err
 			}
 		case res.deadLetter != nil:
+			counted.add(res.connectorType).in++
 			if id := res.deadLetter.SyncID; id != "" {
 				c := n.counts(id, r.Partition)
 				c.in++
@@ -96,13 +98,16 @@ func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.O
 					c.firstFailure = res.deadLetter.Reason
 				}
 			}
-			n.deadLetter(ctx, r, res.connectorType, res.deadLetter)
+			n.deadLetter(ctx, r, res.connectorType, res.reason, res.deadLetter)
 		default:
 			c := n.counts(res.syncID, r.Partition)
 			c.in++
 			c.assets += int64(len(res.assets))
 			c.findings += int64(len(res.findings))
-			n.metrics.records.WithLabelValues(res.connectorType, "normalized").Inc()
+			bc := counted.add(res.connectorType)
+			bc.in++
+			bc.assets += len(res.assets)
+			bc.findings += len(res.findings)
 			for _, a := range res.assets {
 				n.produce(ctx, r.Partition, a.syncID, a.key, a.value)
 			}
@@ -112,7 +117,26 @@ func (n *normalizer) handle(ctx context.Context, records []*kgo.Record) (kafka.O
 		}
 	}
 	// The normalizer keeps no state a restart would need: nothing is held back.
-	return nil, n.flush(ctx)
+	if err := n.flush(ctx); err != nil {
+		return nil, err
+	}
+	n.metrics.add(counted)
+	return nil, nil
+}
+
+// batchCounts tallies a batch's records per connector type, so that the metrics are
+// touched once per batch rather than once per record.
+type batchCounts map[string]*typeCounts
+
+type typeCounts struct{ in, assets, findings int }
+
+func (b batchCounts) add(connectorType string) *typeCounts {
+	c := b[connectorType]
+	if c == nil {
+		c = &typeCounts{}
+		b[connectorType] = c
+	}
+	return c
 }
 
 // prepared is one raw record made ready to produce: its encoded assets and findings, a
@@ -123,7 +147,14 @@ type prepared struct {
 	assets, findings []encoded
 	marker           *model.SyncEnd
 	deadLetter       *model.DeadLetter
+	reason           string // the dead letter's class: reasonUndecodable or reasonMalformed
 }
+
+// Dead-letter classes, the reason label of tributary_normalizer_dead_letters_total.
+const (
+	reasonUndecodable = "undecodable" // not a record Tributary can decode
+	reasonMalformed   = "malformed"   // decoded, but not what the mapping needs
+)
 
 type encoded struct {
 	syncID string
@@ -135,7 +166,7 @@ type encoded struct {
 func (n *normalizer) prepare(r *kgo.Record, out *connector.Normalized) prepared {
 	msg, err := n.codec.Decode(r.Value)
 	if err != nil {
-		return prepared{connectorType: "unknown", deadLetter: &model.DeadLetter{Reason: fmt.Sprintf("undecodable raw record: %v", err)}}
+		return prepared{connectorType: unknownType, reason: reasonUndecodable, deadLetter: &model.DeadLetter{Reason: fmt.Sprintf("undecodable raw record: %v", err)}}
 	}
 	var raw *model.RawRecord
 	switch m := msg.(type) {
@@ -144,10 +175,10 @@ func (n *normalizer) prepare(r *kgo.Record, out *connector.Normalized) prepared 
 	case *model.RawRecord:
 		raw = m
 	default:
-		return prepared{connectorType: "unknown", deadLetter: &model.DeadLetter{Reason: fmt.Sprintf("unexpected %T on the raw topic", msg)}}
+		return prepared{connectorType: unknownType, reason: reasonMalformed, deadLetter: &model.DeadLetter{Reason: fmt.Sprintf("unexpected %T on the raw topic", msg)}}
 	}
 	badRecord := func(reason string) prepared {
-		return prepared{connectorType: raw.ConnectorType, deadLetter: &model.DeadLetter{Reason: reason, SyncID: raw.SyncID, ConnectorID: raw.ConnectorID, VendorKey: raw.VendorKey}}
+		return prepared{connectorType: raw.ConnectorType, reason: reasonMalformed, deadLetter: &model.DeadLetter{Reason: reason, SyncID: raw.SyncID, ConnectorID: raw.ConnectorID, VendorKey: raw.VendorKey}}
 	}
 	typ, err := registry.Lookup(raw.ConnectorType)
 	if err != nil {
@@ -268,9 +299,9 @@ func (n *normalizer) partitionDone(ctx context.Context, p int32, m *model.SyncEn
 
 // deadLetter sends a record the normalizer cannot handle to the dead-letter topic with
 // the reason; the pipeline carries on.
-func (n *normalizer) deadLetter(ctx context.Context, r *kgo.Record, connectorType string, dl *model.DeadLetter) {
-	n.metrics.deadLetters.WithLabelValues(model.StageNormalizing).Inc()
-	n.metrics.records.WithLabelValues(connectorType, "dead_lettered").Inc()
+func (n *normalizer) deadLetter(ctx context.Context, r *kgo.Record, connectorType, reason string, dl *model.DeadLetter) {
+	n.metrics.deadLetters.WithLabelValues(reason).Inc()
+	n.metrics.recordsFailed.WithLabelValues(connectorType).Inc()
 	n.log.Warn("dead-lettering record", "reason", dl.Reason, "sync_id", dl.SyncID, "connector", dl.ConnectorID, "vendor_key", dl.VendorKey, kafka.LogAttrs(r))
 	dl.Topic, dl.Partition, dl.Offset = r.Topic, r.Partition, r.Offset
 	dl.Key, dl.Value = r.Key, r.Value
@@ -306,23 +337,64 @@ func (n *normalizer) fail(err error) {
 	}
 }
 
-// metrics are the normalizer's Prometheus metrics.
+// unknownType is the connector_type label of a record whose type cannot be read.
+const unknownType = "unknown"
+
+// metrics are the normalizer's Prometheus metrics (docs/metrics.md).
 type metrics struct {
-	records     *prometheus.CounterVec
-	deadLetters *prometheus.CounterVec
+	recordsIn     *prometheus.CounterVec
+	recordsOut    *prometheus.CounterVec
+	recordsFailed *prometheus.CounterVec
+	deadLetters   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tributary_normalizer_records_total",
-			Help: "Raw records handled, by connector type and result.",
-		}, []string{"connector_type", "result"}),
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_normalizer_records_in_total",
+			Help: "Raw records read, by connector type.",
+		}, []string{"connector_type"}),
+		recordsOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_normalizer_records_out_total",
+			Help: "Assets and findings produced to the normalized topic, by connector type and kind (asset or finding).",
+		}, []string{"connector_type", "kind"}),
+		recordsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tributary_normalizer_records_failed_total",
+			Help: "Raw records sent to the dead-letter topic, by connector type.",
+		}, []string{"connector_type"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tributary_normalizer_dead_letters_total",
-			Help: "Records sent to the dead-letter topic, by stage.",
-		}, []string{"stage"}),
+			Help: "Records sent to the dead-letter topic, by reason: undecodable or malformed.",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.records, m.deadLetters)
+	reg.MustRegister(m.recordsIn, m.recordsOut, m.recordsFailed, m.deadLetters)
+	// Every series starts at zero, so that a rate over it is defined before its first record.
+	for _, typ := range registry.Names() {
+		m.recordsIn.WithLabelValues(typ)
+		m.recordsOut.WithLabelValues(typ, kindAsset)
+		m.recordsOut.WithLabelValues(typ, kindFinding)
+		m.recordsFailed.WithLabelValues(typ)
+	}
+	m.deadLetters.WithLabelValues(reasonUndecodable)
+	m.deadLetters.WithLabelValues(reasonMalformed)
 	return m
+}
+
+// Values of the kind label.
+const (
+	kindAsset   = "asset"
+	kindFinding = "finding"
+)
+
+// add counts a batch's records.
+func (m *metrics) add(b batchCounts) {
+	for typ, c := range b {
+		m.recordsIn.WithLabelValues(typ).Add(float64(c.in))
+		if c.assets > 0 {
+			m.recordsOut.WithLabelValues(typ, kindAsset).Add(float64(c.assets))
+		}
+		if c.findings > 0 {
+			m.recordsOut.WithLabelValues(typ, kindFinding).Add(float64(c.findings))
+		}
+	}
 }

@@ -49,6 +49,8 @@ type finisher struct {
 	syncs   map[string]*tracked
 	written map[int32]int64 // per sync-log partition, the highest offset ClickHouse holds
 	behind  map[int32]int64 // assigned partitions not yet read up to their end at assignment
+	// lastDone is the end of each connector's newest Done sync folded so far, by id.
+	lastDone map[string]time.Time
 }
 
 // tracked is one sync as the finisher knows it.
@@ -124,8 +126,14 @@ func (f *finisher) handle(ctx context.Context, records []*kgo.Record) (kafka.Off
 		dirty   = map[string]*tracked{}
 	)
 	for _, r := range records {
-		if end, ok := f.behind[r.Partition]; ok && r.Offset+1 >= end {
-			delete(f.behind, r.Partition)
+		// An entry below the end offset at assignment is replayed: what it did was
+		// counted when it was first read.
+		replayed := false
+		if end, ok := f.behind[r.Partition]; ok {
+			replayed = r.Offset < end
+			if r.Offset+1 >= end {
+				delete(f.behind, r.Partition)
+			}
 		}
 		msg, err := f.codec.Decode(r.Value)
 		if err != nil {
@@ -139,7 +147,7 @@ func (f *finisher) handle(ctx context.Context, records []*kgo.Record) (kafka.Off
 		switch m := msg.(type) {
 		case *model.StageEvent:
 			id, entry = m.SyncID, synclog.EventEntry(m)
-			f.track(m.SyncID, r.Partition).sync.Apply(m)
+			f.fold(f.track(m.SyncID, r.Partition), m, !replayed)
 		case *model.PartitionDone:
 			id, entry = m.SyncID, synclog.PartitionEntry(m)
 			t := f.track(m.SyncID, r.Partition)
@@ -306,7 +314,6 @@ func (f *finisher) endStages(ctx context.Context, t *tracked, now time.Time) err
 		if err := f.publish(ctx, t, ev); err != nil {
 			return err
 		}
-		f.metrics.syncs.WithLabelValues(s.ConnectorType, s.ConnectorID, string(last.Outcome)).Inc()
 		f.log.Info("sync processed", "sync_id", s.ID, "connector", s.ConnectorID, "assets", assets, "findings", findings, "fetch_outcome", string(last.Outcome), "status", string(s.Status))
 	}
 	return nil
@@ -485,6 +492,28 @@ func (f *finisher) publish(ctx context.Context, t *tracked, ev *model.StageEvent
 	if err := f.events.Publish(ctx, t.sync.ID, ev); err != nil {
 		return err
 	}
-	t.sync.Apply(ev)
+	started := ev.StartedAt
+	if fetching := t.sync.Stage(model.StageFetching); started.IsZero() && fetching.StartedAt != nil {
+		started = *fetching.StartedAt
+	}
+	f.metrics.stageEnded(t.sync.ConnectorType, ev, started)
+	f.fold(t, ev, true)
 	return nil
+}
+
+// fold applies ev to its sync and keeps the sync metrics: a sync whose status becomes
+// Done or Failed while live is counted once (a replay of the log counts nothing again),
+// and the end of each connector's newest Done sync is kept, replays included, so a
+// restarted processor shows it again.
+func (f *finisher) fold(t *tracked, ev *model.StageEvent, live bool) {
+	s := t.sync
+	was := s.Status
+	s.Apply(ev)
+	if live && was == synclog.StatusInProgress && s.Status != synclog.StatusInProgress {
+		f.metrics.syncEnded(s)
+	}
+	if s.Status == synclog.StatusDone && s.EndedAt != nil && s.EndedAt.After(f.lastDone[s.ConnectorID]) {
+		f.lastDone[s.ConnectorID] = *s.EndedAt
+		f.metrics.lastSuccess.WithLabelValues(s.ConnectorType, s.ConnectorID).Set(float64(s.EndedAt.UnixMilli()) / 1e3)
+	}
 }

@@ -30,6 +30,7 @@ type lifecycle struct {
 	codec        *avro.Codec
 	assetsTopic  string
 	findingTopic string
+	metrics      *metrics
 	log          *slog.Logger
 	now          func() time.Time
 }
@@ -61,11 +62,27 @@ func (l *lifecycle) apply(ctx context.Context, assets []model.Asset, findings []
 	}
 	var g errgroup.Group
 	g.Go(func() error { return l.publish(ctx, enriched, findings) })
-	g.Go(func() error {
-		return retry(ctx, l.log, "writing history to ClickHouse", func() error {
-			return l.store.WriteHistory(ctx, findHist, assetHist)
+	// The two history tables are written apart, so that each insert is measured.
+	if len(findHist) > 0 {
+		g.Go(func() error {
+			return retry(ctx, l.log, "writing finding history to ClickHouse", func() error {
+				start := time.Now()
+				err := l.store.WriteHistory(ctx, findHist, nil)
+				l.metrics.observeBatch("finding_history", len(findHist), time.Since(start), err)
+				return err
+			})
 		})
-	})
+	}
+	if len(assetHist) > 0 {
+		g.Go(func() error {
+			return retry(ctx, l.log, "writing asset history to ClickHouse", func() error {
+				start := time.Now()
+				err := l.store.WriteHistory(ctx, nil, assetHist)
+				l.metrics.observeBatch("asset_history", len(assetHist), time.Since(start), err)
+				return err
+			})
+		})
+	}
 	return g.Wait()
 }
 

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"time"
 
@@ -20,6 +21,34 @@ import (
 // amortise the insert (each makes a part the server merges later), small enough to keep
 // the processor's memory modest. Polls linger up to half a second to fill it.
 const pollRecords = 10_000
+
+// The consumer groups of the pipeline: the processor's own, and the normalizer's
+// (normalizer/main.go), whose lag the processor reports.
+const (
+	group           = "tributary-processor"
+	normalizerGroup = "tributary-normalizer"
+)
+
+// lagEvery is how often the processor measures the consumer groups' lag.
+const lagEvery = 15 * time.Second
+
+// groupTopic is a consumer group and the topic it reads.
+type groupTopic struct{ group, topic string }
+
+// measureLag sets the lag gauge of each group on its topic. A failed measure is logged
+// and leaves the gauge as it was; the next one, lagEvery later, tries again.
+func measureLag(ctx context.Context, cl *kgo.Client, m *metrics, log *slog.Logger, groups []groupTopic) {
+	for _, g := range groups {
+		lag, err := kafka.GroupLag(ctx, cl, g.group, g.topic)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("measuring consumer lag", "group", g.group, "topic", g.topic, "err", err)
+			}
+			continue
+		}
+		m.lag.WithLabelValues(g.group, g.topic).Set(float64(lag))
+	}
+}
 
 func main() { service.Main("processor", run) }
 
@@ -72,7 +101,7 @@ func run(ctx context.Context) error {
 		now:     func() time.Time { return time.Now().UTC() },
 		written: map[barrierKey]*rowCounts{},
 	}
-	p.client, err = kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts("tributary-processor", topics.Normalized),
+	p.client, err = kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts(group, topics.Normalized), rt.KafkaMetrics("main"),
 		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 			p.barrier.drop(lost[topics.Normalized])
 		}),
@@ -90,7 +119,7 @@ func run(ctx context.Context) error {
 	}
 	p.normalizedPartitions = counts[topics.Normalized]
 	p.events = syncevent.NewPublisher(p.client, codec, topics.SyncLog)
-	p.lifecycle = &lifecycle{store: store, client: p.client, codec: codec, assetsTopic: topics.Assets, findingTopic: topics.Findings, log: log, now: p.now}
+	p.lifecycle = &lifecycle{store: store, client: p.client, codec: codec, assetsTopic: topics.Assets, findingTopic: topics.Findings, metrics: p.metrics, log: log, now: p.now}
 
 	// The finisher reads the sync log without committing (see finisher), so it has a
 	// client of its own.
@@ -100,7 +129,7 @@ func run(ctx context.Context) error {
 		retry: func(ctx context.Context, what string, fn func() error) error {
 			return retry(ctx, log, what, fn)
 		},
-		syncs: map[string]*tracked{}, written: map[int32]int64{}, behind: map[int32]int64{},
+		syncs: map[string]*tracked{}, written: map[int32]int64{}, behind: map[int32]int64{}, lastDone: map[string]time.Time{},
 		sweepScope: func(ctx context.Context, connectorID, scope, syncID string) (int, int, error) {
 			return p.lifecycle.sweep(ctx, connectorID, scope, syncID, p.writeRows)
 		},
@@ -108,7 +137,7 @@ func run(ctx context.Context) error {
 			return p.lifecycle.retire(ctx, connectorID, notSeenSince, p.writeRows)
 		},
 	}
-	logClient, err := kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts("tributary-processor-finisher", topics.SyncLog),
+	logClient, err := kafka.NewClient(ctx, common.Kafka, append(kafka.ConsumerOpts("tributary-processor-finisher", topics.SyncLog), rt.KafkaMetrics("finisher"),
 		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, assigned map[string][]int32) {
 			if err := f.assigned(ctx, assigned[topics.SyncLog]); err != nil && ctx.Err() == nil {
 				log.Error("preparing to re-read the sync log", "err", err)
@@ -138,6 +167,12 @@ func run(ctx context.Context) error {
 		return kafka.ConsumeUncommitted(gctx, logClient, kafka.Batch{MaxRecords: 1000, Linger: 250 * time.Millisecond}, f.handle)
 	})
 	g.Go(func() error { return every(gctx, min(max(syncTimeout/10, time.Second), time.Minute), f.sweep) })
+	g.Go(func() error {
+		return every(gctx, lagEvery, func(ctx context.Context) error {
+			measureLag(ctx, p.client, p.metrics, log, []groupTopic{{normalizerGroup, topics.Raw}, {group, topics.Normalized}})
+			return nil
+		})
+	})
 	g.Go(func() error {
 		return every(gctx, time.Hour, func(ctx context.Context) error {
 			dropped, err := store.DropExpiredSyncLog(ctx, p.now(), kafka.SyncLogRetention)

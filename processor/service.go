@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -60,6 +59,7 @@ func (p *processor) handle(ctx context.Context, records []*kgo.Record) (kafka.Of
 
 	assets := map[string]model.Asset{}
 	findings := map[string]model.EnrichedFinding{}
+	in := map[[2]string]int{} // records read by connector type and kind
 	var done []model.PartitionDone
 	for i, r := range records {
 		switch m := decoded[i].(type) {
@@ -67,23 +67,25 @@ func (p *processor) handle(ctx context.Context, records []*kgo.Record) (kafka.Of
 			// Later records of the same asset replace earlier ones within the batch.
 			assets[m.ConnectorID+"/"+m.UID] = *m
 			p.count(m.SyncID, r.Partition).assets++
+			in[[2]string{m.ConnectorType, kindAsset}]++
 		case *model.EnrichedFinding:
 			findings[m.Finding.ConnectorID+"/"+m.Finding.UID] = *m
 			p.count(m.Finding.SyncID, r.Partition).findings++
+			in[[2]string{m.Finding.ConnectorType, kindFinding}]++
 		case *model.SyncEnd:
 			s, complete := p.barrier.add(r.Partition, r.Offset, m, p.now())
 			if complete {
 				done = append(done, p.partitionDone(s, r.Partition))
 			}
-		case error:
-			if err := p.deadLetter(ctx, r, m.Error()); err != nil {
-				return nil, err
-			}
 		default:
-			if err := p.deadLetter(ctx, r, fmt.Sprintf("unexpected %T on the normalized topic", m)); err != nil {
+			reason, text := deadLetterReason(m)
+			if err := p.deadLetter(ctx, r, reason, text); err != nil {
 				return nil, err
 			}
 		}
+	}
+	for k, n := range in {
+		p.metrics.recordsIn.WithLabelValues(k[0], k[1]).Add(float64(n))
 	}
 	if err := p.write(ctx, assets, findings); err != nil {
 		return nil, err
@@ -159,7 +161,11 @@ func (p *processor) writeRows(ctx context.Context, assets []model.Asset, finding
 	if err := p.lifecycle.apply(ctx, assets, findings); err != nil {
 		return err
 	}
-	return retry(ctx, p.log, "writing to ClickHouse", func() error { return p.writeOnce(ctx, assets, findings) })
+	if err := retry(ctx, p.log, "writing to ClickHouse", func() error { return p.writeOnce(ctx, assets, findings) }); err != nil {
+		return err
+	}
+	p.metrics.written(assets, findings)
+	return nil
 }
 
 // retry calls f until it succeeds or ctx ends, backing off from 250 ms to 30 s with
@@ -190,35 +196,40 @@ func (p *processor) writeOnce(ctx context.Context, assets []model.Asset, finding
 	if len(assets) > 0 {
 		g.Go(func() error {
 			start := time.Now()
-			if err := p.store.WriteAssets(ctx, assets); err != nil {
-				p.metrics.batches.WithLabelValues("assets", "error").Inc()
-				return err
-			}
-			p.metrics.observeBatch("assets", len(assets), time.Since(start))
-			return nil
+			err := p.store.WriteAssets(ctx, assets)
+			p.metrics.observeBatch("assets", len(assets), time.Since(start), err)
+			return err
 		})
 	}
 	if len(findings) > 0 {
 		g.Go(func() error {
 			start := time.Now()
-			if err := p.store.WriteFindings(ctx, findings); err != nil {
-				p.metrics.batches.WithLabelValues("findings", "error").Inc()
-				return err
-			}
-			p.metrics.observeBatch("findings", len(findings), time.Since(start))
-			return nil
+			err := p.store.WriteFindings(ctx, findings)
+			p.metrics.observeBatch("findings", len(findings), time.Since(start), err)
+			return err
 		})
 	}
 	return g.Wait()
 }
 
-// deadLetter keeps a record the processor cannot read on the dead-letter topic.
-func (p *processor) deadLetter(ctx context.Context, r *kgo.Record, reason string) error {
-	p.metrics.deadLetters.WithLabelValues(model.StageProcessing).Inc()
-	p.log.Warn("dead-lettering record", "reason", reason, kafka.LogAttrs(r))
+// deadLetterReason classifies what the processor cannot write, a decoding error or a
+// record of a type the normalized topic does not carry, and says why in words.
+func deadLetterReason(decoded any) (reason, text string) {
+	if err, ok := decoded.(error); ok {
+		return reasonUndecodable, err.Error()
+	}
+	return reasonMalformed, fmt.Sprintf("unexpected %T on the normalized topic", decoded)
+}
+
+// deadLetter keeps a record the processor cannot read on the dead-letter topic, with
+// its reason's class and text.
+func (p *processor) deadLetter(ctx context.Context, r *kgo.Record, reason, text string) error {
+	p.metrics.deadLetters.WithLabelValues(reason).Inc()
+	p.metrics.recordsFailed.WithLabelValues(unknownType).Inc()
+	p.log.Warn("dead-lettering record", "reason", text, kafka.LogAttrs(r))
 	value, err := p.codec.Encode(nil, &model.DeadLetter{
 		Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
-		Key: r.Key, Value: r.Value, Reason: reason, Stage: model.StageProcessing,
+		Key: r.Key, Value: r.Value, Reason: text, Stage: model.StageProcessing,
 		Time: p.now(),
 	})
 	if err != nil {
@@ -228,47 +239,4 @@ func (p *processor) deadLetter(ctx context.Context, r *kgo.Record, reason string
 		return fmt.Errorf("producing to %s: %w", p.topics.DeadLetter, err)
 	}
 	return nil
-}
-
-// metrics are the processor's Prometheus metrics.
-type metrics struct {
-	batches      *prometheus.CounterVec
-	batchRows    *prometheus.CounterVec
-	batchSeconds *prometheus.HistogramVec
-	deadLetters  *prometheus.CounterVec
-	syncs        *prometheus.CounterVec
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tributary_processor_clickhouse_batches_total",
-			Help: "ClickHouse insert batches, by table and result.",
-		}, []string{"table", "result"}),
-		batchRows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tributary_processor_clickhouse_rows_total",
-			Help: "Rows written to ClickHouse, by table.",
-		}, []string{"table"}),
-		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "tributary_processor_clickhouse_batch_duration_seconds",
-			Help:    "Duration of ClickHouse insert batches, by table.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 3, 10),
-		}, []string{"table"}),
-		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tributary_processor_dead_letters_total",
-			Help: "Records sent to the dead-letter topic, by stage.",
-		}, []string{"stage"}),
-		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tributary_processor_syncs_finished_total",
-			Help: "Syncs whose Processing stage finished, by connector type, connector and fetch outcome.",
-		}, []string{"connector_type", "connector", "outcome"}),
-	}
-	reg.MustRegister(m.batches, m.batchRows, m.batchSeconds, m.deadLetters, m.syncs)
-	return m
-}
-
-func (m *metrics) observeBatch(table string, rows int, d time.Duration) {
-	m.batches.WithLabelValues(table, "ok").Inc()
-	m.batchRows.WithLabelValues(table).Add(float64(rows))
-	m.batchSeconds.WithLabelValues(table).Observe(d.Seconds())
 }

@@ -1,6 +1,6 @@
 // Package avro encodes and decodes every Kafka message Tributary writes, using the
-// schemas in schemas/ and Avro single-object encoding (a fingerprint-stamped header, so
-// a reader needs no registry and one topic may carry several record types).
+// schemas in schemas/: in Avro single-object encoding (a fingerprint-stamped header, so a
+// reader needs no registry), or with a schema registry in the Confluent wire format.
 package avro
 
 import (
@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/linkedin/goavro/v2"
 
@@ -21,12 +22,24 @@ import (
 type Codec struct {
 	byName        map[string]*schema
 	byFingerprint map[uint64]*schema
+
+	// registry looks up the schema ids of Confluent-framed messages (registry.go); nil
+	// when none is configured, and such messages do not decode.
+	registry Registry
+	ids      sync.Map       // uint32 schema id → *idEntry, the ids met so far
+	lookup   sync.Mutex     // one registry look-up at a time, so a burst of one id asks once
+	written  map[string]int // the id each record is written with; nil: single-object
 }
 
 type schema struct {
 	name        string
 	codec       *goavro.Codec
 	fingerprint uint64
+	// text is the schema as compiled (references inlined): what a registry gets.
+	text string
+	// header starts every message Encode writes: single-object (C3 01 + fingerprint)
+	// or Confluent (00 + schema id).
+	header []byte
 	// decode is the specialised decoder of a hot record (hot.go); nil for the others,
 	// which goavro decodes.
 	decode func(body []byte) (any, error)
@@ -67,7 +80,8 @@ func New() (*Codec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compiling schema %s (%s): %w", name, doc.file, err)
 		}
-		s := &schema{name: name, codec: codec, fingerprint: uint64(codec.Rabin)}
+		s := &schema{name: name, codec: codec, fingerprint: uint64(codec.Rabin), text: string(text)}
+		s.header = binary.LittleEndian.AppendUint64(append([]byte(nil), singleObjectMagic[:]...), s.fingerprint)
 		if decode, ok := hotDecoders[name]; ok {
 			if err := checkLayout(inlined); err != nil {
 				return nil, fmt.Errorf("checking schema %s (%s) against the specialised codec in hot.go: %w", name, doc.file, err)
@@ -104,8 +118,8 @@ func (c *Codec) CanonicalSchema(name string) (string, error) {
 	return s.codec.CanonicalSchema(), nil
 }
 
-// Encode appends the single-object encoding of msg, a pointer to one of the records
-// of package model, to buf.
+// Encode appends the encoding of msg, a pointer to one of the records of package model,
+// to buf: single-object, or the Confluent wire format for a codec of NewWithRegistry.
 func (c *Codec) Encode(buf []byte, msg any) ([]byte, error) {
 	if out, ok := c.appendHot(buf, msg); ok {
 		return out, nil
@@ -121,32 +135,42 @@ func (c *Codec) encodeNative(buf []byte, msg any) ([]byte, error) {
 		return nil, err
 	}
 	s := c.byName[name]
-	buf = append(buf, singleObjectMagic[:]...)
-	buf = binary.LittleEndian.AppendUint64(buf, s.fingerprint)
-	out, err := s.codec.BinaryFromNative(buf, native)
+	out, err := s.codec.BinaryFromNative(append(buf, s.header...), native)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", name, err)
 	}
 	return out, nil
 }
 
-// Decode decodes one single-object encoded message into a pointer to the matching
-// record of package model (*model.RawRecord, *model.SyncEnd, ...). Times come back in
-// UTC at millisecond precision; empty arrays, maps and bytes come back nil. The record
-// shares no memory with b.
+// Decode decodes one message, single-object encoded or (given a registry) in the
+// Confluent wire format, into a pointer to the matching record of package model
+// (*model.RawRecord, *model.SyncEnd, ...). Times come back in UTC at millisecond
+// precision; empty arrays, maps and bytes come back nil. The record shares no memory
+// with b.
 func (c *Codec) Decode(b []byte) (any, error) {
-	if len(b) < headerLen || b[0] != singleObjectMagic[0] || b[1] != singleObjectMagic[1] {
-		return nil, fmt.Errorf("decoding avro message: not Avro single-object encoded (%d bytes, header % x)", len(b), b[:min(len(b), 2)])
-	}
-	fp := binary.LittleEndian.Uint64(b[2:headerLen])
-	s, ok := c.byFingerprint[fp]
-	if !ok {
-		return nil, fmt.Errorf("decoding avro message: unknown schema fingerprint %016x; the writer uses a schema this build does not know (upgrade this service)", fp)
+	var s *schema
+	var body []byte
+	switch {
+	case len(b) >= headerLen && b[0] == singleObjectMagic[0] && b[1] == singleObjectMagic[1]:
+		fp := binary.LittleEndian.Uint64(b[2:headerLen])
+		var ok bool
+		if s, ok = c.byFingerprint[fp]; !ok {
+			return nil, fmt.Errorf("decoding avro message: unknown schema fingerprint %016x; the writer uses a schema this build does not know (upgrade this service)", fp)
+		}
+		body = b[headerLen:]
+	case len(b) >= confluentHeaderLen && b[0] == confluentMagic:
+		var err error
+		if s, err = c.schemaByID(binary.BigEndian.Uint32(b[1:confluentHeaderLen])); err != nil {
+			return nil, err
+		}
+		body = b[confluentHeaderLen:]
+	default:
+		return nil, fmt.Errorf("decoding avro message: neither Avro single-object encoded nor in the Confluent wire format (%d bytes, header % x)", len(b), b[:min(len(b), 2)])
 	}
 	if s.decode == nil {
-		return decodeNative(s, b[headerLen:])
+		return decodeNative(s, body)
 	}
-	msg, err := s.decode(b[headerLen:])
+	msg, err := s.decode(body)
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", s.name, err)
 	}

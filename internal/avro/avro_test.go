@@ -364,10 +364,11 @@ func TestDecodeErrors(t *testing.T) {
 		in   []byte
 		want []string
 	}{
-		{"nil", nil, []string{"not Avro single-object encoded (0 bytes"}},
-		{"garbage", []byte("definitely not avro"), []string{"not Avro single-object encoded (19 bytes, header 64 65)"}},
-		{"magic only", []byte{0xc3, 0x01, 0x00}, []string{"not Avro single-object encoded (3 bytes"}},
-		{"confluent wire format", append([]byte{0, 0, 0, 0, 42}, finding[headerLen:]...), []string{"not Avro single-object encoded", "header 00 00"}},
+		{"nil", nil, []string{"neither Avro single-object encoded nor in the Confluent wire format (0 bytes"}},
+		{"garbage", []byte("definitely not avro"), []string{"neither Avro single-object encoded nor in the Confluent wire format (19 bytes, header 64 65)"}},
+		{"magic only", []byte{0xc3, 0x01, 0x00}, []string{"neither Avro single-object encoded nor in the Confluent wire format (3 bytes"}},
+		{"confluent magic only", []byte{0, 0, 0, 42}, []string{"neither Avro single-object encoded nor in the Confluent wire format (4 bytes, header 00 00)"}},
+		{"confluent wire format without a registry", append([]byte{0, 0, 0, 0, 42}, finding[headerLen:]...), []string{"Confluent wire format (schema id 42)", "no schema registry", "set --schema-registry-url"}},
 		{"unknown fingerprint", append(unknown, finding[headerLen:]...), []string{"unknown schema fingerprint 0123456789abcdef"}},
 		{"header only", finding[:headerLen], []string{"decoding tributary.v1.Finding", "short buffer"}},
 		{"truncated", finding[:len(finding)/2], []string{"decoding tributary.v1.Finding", "short buffer"}},

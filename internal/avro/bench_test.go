@@ -44,23 +44,29 @@ func benchRecords() []struct {
 	}
 }
 
-// BenchmarkEncode compares the specialised encoder of hot.go with goavro's native form.
+// BenchmarkEncode compares the specialised encoder of hot.go with goavro's native form,
+// and single-object encoding with the Confluent wire format.
 func BenchmarkEncode(b *testing.B) {
 	c := newCodec(b)
+	confluent := newRegistryCodec(b, newFakeRegistry())
 	for _, rec := range benchRecords() {
 		b.Run(rec.name, func(b *testing.B) {
 			b.Run("specialised", func(b *testing.B) { benchEncode(b, c.Encode, rec.msg) })
+			b.Run("confluent", func(b *testing.B) { benchEncode(b, confluent.Encode, rec.msg) })
 			b.Run("goavro", func(b *testing.B) { benchEncode(b, c.encodeNative, rec.msg) })
 		})
 	}
 }
 
-// BenchmarkDecode compares the specialised decoder of hot.go with goavro's native form.
+// BenchmarkDecode compares the specialised decoder of hot.go with goavro's native form,
+// and single-object encoding with the Confluent wire format.
 func BenchmarkDecode(b *testing.B) {
 	c := newCodec(b)
+	confluent := newRegistryCodec(b, newFakeRegistry())
 	for _, rec := range benchRecords() {
 		b.Run(rec.name, func(b *testing.B) {
 			b.Run("specialised", func(b *testing.B) { benchDecode(b, c, c.Decode, rec.msg) })
+			b.Run("confluent", func(b *testing.B) { benchDecode(b, confluent, confluent.Decode, rec.msg) })
 			b.Run("goavro", func(b *testing.B) { benchDecode(b, c, c.decodeGoavro, rec.msg) })
 		})
 	}

@@ -194,8 +194,8 @@ func describeType(t any, nested *[]any) string {
 	return fmt.Sprint(t)
 }
 
-// appendHot appends the single-object encoding of msg and reports true if msg is a
-// non-nil hot record. Encoding one cannot fail.
+// appendHot appends the encoding of msg and reports true if msg is a non-nil hot
+// record. Encoding one cannot fail.
 func (c *Codec) appendHot(buf []byte, msg any) ([]byte, bool) {
 	switch m := msg.(type) {
 	case *model.RawRecord:
@@ -218,12 +218,11 @@ func (c *Codec) appendHot(buf []byte, msg any) ([]byte, bool) {
 	return buf, false
 }
 
-// appendHeader appends the single-object header and makes room for a body of size
-// bytes, so that encoding allocates once.
+// appendHeader appends the record's header (single-object or Confluent) and makes room
+// for a body of size bytes, so that encoding allocates once.
 func (c *Codec) appendHeader(buf []byte, name string, size int) []byte {
-	buf = slices.Grow(buf, headerLen+size)
-	buf = append(buf, singleObjectMagic[:]...)
-	return binary.LittleEndian.AppendUint64(buf, c.byName[name].fingerprint)
+	h := c.byName[name].header
+	return append(slices.Grow(buf, len(h)+size), h...)
 }
 
 // Each appendX writes the fields of hotLayouts in order; its xSize returns exactly the

@@ -104,9 +104,11 @@ type Type struct {
 	Incremental bool
 }
 
-// Instance is the identity of one configured connector.
+// Instance is the identity of one configured connector, and what its Source reports to.
 type Instance struct {
 	ID   string
 	Name string
 	Type string
+	// Requests, when not nil, is told of every HTTP attempt the Source makes.
+	Requests RequestObserver
 }

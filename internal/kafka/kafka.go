@@ -143,6 +143,42 @@ func EndOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 	return out, perr
 }
 
+// GroupLag returns how many records of topic the consumer group has yet to read: per
+// partition, the end offset less the group's committed offset, or less the partition's
+// start when the group has committed none (a new group reads from the start).
+func GroupLag(ctx context.Context, cl *kgo.Client, group, topic string) (int64, error) {
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("listing end offsets of %s: %w", topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("listing start offsets of %s: %w", topic, err)
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return 0, fmt.Errorf("fetching the offsets group %s committed: %w", group, err)
+	}
+	var (
+		lag  int64
+		perr error
+	)
+	ends.Each(func(end kadm.ListedOffset) {
+		start, ok := starts.Lookup(topic, end.Partition)
+		if end.Err != nil || !ok || start.Err != nil {
+			perr = errors.Join(perr, fmt.Errorf("listing offsets of %s/%d: %w", topic, end.Partition, errors.Join(end.Err, start.Err)))
+			return
+		}
+		from := start.Offset
+		if c, ok := committed.Lookup(topic, end.Partition); ok && c.Err == nil && c.At >= 0 {
+			from = c.At
+		}
+		lag += max(0, end.Offset-from)
+	})
+	return lag, perr
+}
+
 // partitionCounts returns how many partitions each topic has.
 func partitionCounts(ctx context.Context, cl *kgo.Client, topics ...string) (map[string]int32, error) {
 	md, err := kadm.NewClient(cl).ListTopics(ctx, topics...)

@@ -150,3 +150,41 @@ func TestNewClientUnreachable(t *testing.T) {
 		t.Errorf("error %v should name the address and the flag to fix", err)
 	}
 }
+
+func TestGroupLag(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := kafkatest.New(t, 2)
+	cl, err := kafka.NewClient(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kafka.EnsureTopics(ctx, cl, cfg, "t"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Partition: int32(i % 2)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lag := func() int64 {
+		t.Helper()
+		n, err := kafka.GroupLag(ctx, cl, "g", "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := lag(); n != 8 {
+		t.Errorf("lag of a group that has committed nothing: %d, want every record (8)", n)
+	}
+	offsets := kadm.Offsets{}
+	offsets.Add(kadm.Offset{Topic: "t", Partition: 0, At: 3, LeaderEpoch: -1})
+	if err := kadm.NewClient(cl).CommitAllOffsets(ctx, "g", offsets); err != nil {
+		t.Fatal(err)
+	}
+	if n := lag(); n != 5 {
+		t.Errorf("lag after committing 3 of partition 0's 4 records: %d, want 1 + 4", n)
+	}
+}

@@ -17,10 +17,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/tributary-sec/tributary/internal/admin"
 	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/kafka"
+	"github.com/tributary-sec/tributary/internal/registry"
 )
 
 // Common are the settings every service takes.
@@ -34,6 +37,9 @@ type Common struct {
 	// container's memory budget; below it, the collector runs less often than Go's
 	// default (gcPercentUnderLimit).
 	MemoryLimitMiB int
+	// SchemaRegistry says whether records are framed for a schema registry
+	// (--schema-registry-url); Start builds the codec from it.
+	SchemaRegistry *registry.Config
 	FlagSet        *flag.FlagSet
 
 	brokers    string
@@ -52,6 +58,7 @@ func Flags(name, defaultAdminAddr string) *Common {
 	fs.StringVar(&c.AdminAddr, "admin-addr", Env(envName, defaultAdminAddr), "address of /metrics, /healthz and /readyz (env "+envName+")")
 	fs.StringVar(&c.LogLevel, "log-level", Env("TRIBUTARY_LOG_LEVEL", "info"), "debug, info, warn or error (env TRIBUTARY_LOG_LEVEL)")
 	fs.IntVar(&c.MemoryLimitMiB, "memory-limit-mib", EnvInt("TRIBUTARY_MEMORY_LIMIT_MIB", defaultMemoryLimitMiB), "soft limit of the Go heap in MiB, 0 for none (env TRIBUTARY_MEMORY_LIMIT_MIB)")
+	c.SchemaRegistry = registry.RegisterFlags(fs)
 	return c
 }
 
@@ -72,7 +79,7 @@ func (c *Common) Parse(args []string) error {
 	if c.MemoryLimitMiB < 0 {
 		return fmt.Errorf("--memory-limit-mib %d: use a size in MiB, or 0 for no limit", c.MemoryLimitMiB)
 	}
-	return nil
+	return c.SchemaRegistry.Validate()
 }
 
 // defaultMemoryLimitMiB keeps each service's resident memory under 256 MiB: the heap's
@@ -99,6 +106,18 @@ type Runtime struct {
 	Registry *prometheus.Registry
 	Admin    *admin.Server
 	Codec    *avro.Codec
+
+	name string
+}
+
+// KafkaMetrics is the client option that exports a Kafka client's metrics (franz-go's
+// kprom: connections, bytes and records produced and fetched, buffered records, request
+// latencies) on the service's registry as tributary_<service>_kafka_*, with a label
+// client=role that tells a service's clients apart. Give each client its own.
+func (rt *Runtime) KafkaMetrics(role string) kgo.Opt {
+	return kgo.WithHooks(kprom.NewMetrics("tributary_"+rt.name+"_kafka",
+		kprom.Registerer(rt.Registry),
+		kprom.WithStaticLabel(prometheus.Labels{"client": role})))
 }
 
 // Start builds the service's logger, metrics registry, admin server and Avro codec.
@@ -109,17 +128,22 @@ func (c *Common) Start() (*Runtime, error) {
 			debug.SetGCPercent(gcPercentUnderLimit)
 		}
 	}
+	// Start takes no context: registering the schemas has a deadline of its own. It comes
+	// first, so that a registry error leaves no admin listener behind.
+	codec, err := c.SchemaRegistry.Codec(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if ids := codec.SchemaIDs(); ids != nil {
+		c.logger().Info("schemas registered", "schema_registry", registry.Redact(c.SchemaRegistry.URL), "schema_ids", ids)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	adminSrv, err := admin.Listen(c.AdminAddr, reg)
 	if err != nil {
 		return nil, err
 	}
-	codec, err := avro.New()
-	if err != nil {
-		return nil, err
-	}
-	return &Runtime{Log: c.logger(), Registry: reg, Admin: adminSrv, Codec: codec}, nil
+	return &Runtime{Log: c.logger(), Registry: reg, Admin: adminSrv, Codec: codec, name: c.Name}, nil
 }
 
 // Main runs a service until SIGINT or SIGTERM and exits non-zero, the error on

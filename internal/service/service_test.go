@@ -7,6 +7,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-sec/tributary/internal/kafka"
+	"github.com/tributary-sec/tributary/internal/kafka/kafkatest"
 )
 
 func TestMemoryLimit(t *testing.T) {
@@ -61,5 +66,59 @@ func TestMemoryLimit(t *testing.T) {
 				t.Errorf("GC percent %d, want %d", got, tt.wantGC)
 			}
 		})
+	}
+}
+
+// TestKafkaMetrics gives two clients of one service their kprom metrics on the service's
+// registry, told apart by the client label; closing one leaves the other's.
+func TestKafkaMetrics(t *testing.T) {
+	cfg := kafkatest.New(t, 1)
+	c := Flags("test", "127.0.0.1:0")
+	if err := c.Parse([]string{"--kafka-brokers", strings.Join(cfg.Brokers, ","), "--memory-limit-mib", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := c.Start() // no memory limit: the test binary's settings stay
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	stop()
+	_ = rt.Admin.Serve(ctx) // closes the listener
+	clients := map[string]*kgo.Client{}
+	for _, role := range []string{"main", "finisher"} {
+		cl, err := kafka.NewClient(t.Context(), cfg, rt.KafkaMetrics(role))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		clients[role] = cl
+	}
+	connects := func() map[string]bool {
+		t.Helper()
+		fams, err := rt.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		roles := map[string]bool{}
+		for _, f := range fams {
+			if f.GetName() != "tributary_test_kafka_connects_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "client" {
+						roles[l.GetValue()] = true
+					}
+				}
+			}
+		}
+		return roles
+	}
+	if got := connects(); !got["main"] || !got["finisher"] {
+		t.Errorf("connects_total by client: %v, want main and finisher", got)
+	}
+	clients["finisher"].Close()
+	if got := connects(); !got["main"] || got["finisher"] {
+		t.Errorf("after closing the finisher's client, connects_total by client: %v, want main alone", got)
 	}
 }

@@ -136,7 +136,19 @@ func (s *Services) Kill(procName string) {
 	}
 }
 
-// Restart starts a killed service again (its first instance) with the same
+// StopProcess stops the named process (see AdminAddr for instance names) as an
+// operator would: SIGTERM, so it leaves its consumer groups at once.
+func (s *Services) StopProcess(procName string) error {
+	for i, p := range s.procs {
+		if p.Name == procName {
+			s.procs = append(s.procs[:i], s.procs[i+1:]...)
+			return p.Stop()
+		}
+	}
+	return fmt.Errorf("no running process %s", procName)
+}
+
+// Restart starts a killed or stopped service again (its first instance) with the same
 // configuration, without a start-up sync.
 func (s *Services) Restart(ctx context.Context, name string) error {
 	cfg := s.cfg

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -53,6 +54,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	brokers := flags.String("brokers", "127.0.0.1:19092", "Kafka seed brokers, comma-separated (the default is the local stack's)")
 	group := flags.String("group", "example-consumer", "consumer group id: your own, never one of Tributary's services")
 	schemaDirs := flags.String("schemas", "schemas", "directories of Tributary's .avsc files, comma-separated: one per schema version still in the topics")
+	registryURL := flags.String("schema-registry", "", "URL of the schema registry Tributary writes with, if it does (user:password@ for basic auth)")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
@@ -60,6 +62,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	dec.registry = strings.TrimSuffix(*registryURL, "/")
 	client, err := kgo.NewClient(
 		kgo.SeedBrokers(strings.Split(*brokers, ",")...),
 		kgo.ConsumerGroup(*group),
@@ -181,11 +184,15 @@ func (r record) union(field string) record {
 	return nil
 }
 
-// decoder decodes Avro single-object encoded messages (C3 01, the 8-byte little-endian
-// CRC-64-AVRO fingerprint of the writer's schema, then the Avro binary body), picking
-// the schema by the fingerprint.
+// decoder decodes Tributary's values in either framing. Avro single-object encoding (C3
+// 01, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer's schema, then the
+// Avro binary body): it picks the schema by the fingerprint. Confluent's wire format,
+// when Tributary writes with a schema registry (00, the 4-byte big-endian schema id, then
+// the same body): it fetches the schema of the id from the registry.
 type decoder struct {
 	byFingerprint map[uint64]schema
+	registry      string            // the schema registry's URL, "" for none
+	byID          map[uint32]schema // the registry's schemas fetched so far
 }
 
 type schema struct {
@@ -197,7 +204,7 @@ type schema struct {
 // Tributary's .avsc files. Several directories let it read records written with every
 // schema version a topic still holds.
 func newDecoder(dirs ...string) (*decoder, error) {
-	d := &decoder{byFingerprint: map[uint64]schema{}}
+	d := &decoder{byFingerprint: map[uint64]schema{}, byID: map[uint32]schema{}}
 	for _, dir := range dirs {
 		docs, err := readSchemas(dir)
 		if err != nil {
@@ -216,15 +223,26 @@ func newDecoder(dirs ...string) (*decoder, error) {
 
 // decode returns the full name of the message's record type and the record.
 func (d *decoder) decode(b []byte) (string, record, error) {
-	if len(b) < 10 || b[0] != 0xC3 || b[1] != 0x01 {
-		return "", nil, errors.New("not an Avro single-object encoded message")
+	var s schema
+	var body []byte
+	switch {
+	case len(b) >= 10 && b[0] == 0xC3 && b[1] == 0x01:
+		fp := binary.LittleEndian.Uint64(b[2:10])
+		var ok bool
+		if s, ok = d.byFingerprint[fp]; !ok {
+			return "", nil, fmt.Errorf("unknown schema fingerprint %016x: add the .avsc files of the Tributary release that wrote it (--schemas)", fp)
+		}
+		body = b[10:]
+	case len(b) >= 5 && b[0] == 0:
+		var err error
+		if s, err = d.schemaByID(binary.BigEndian.Uint32(b[1:5])); err != nil {
+			return "", nil, err
+		}
+		body = b[5:]
+	default:
+		return "", nil, errors.New("not an Avro single-object encoded message, nor one in Confluent's wire format")
 	}
-	fp := binary.LittleEndian.Uint64(b[2:10])
-	s, ok := d.byFingerprint[fp]
-	if !ok {
-		return "", nil, fmt.Errorf("unknown schema fingerprint %016x: add the .avsc files of the Tributary release that wrote it (--schemas)", fp)
-	}
-	native, rest, err := s.codec.NativeFromBinary(b[10:])
+	native, rest, err := s.codec.NativeFromBinary(body)
 	if err != nil {
 		return "", nil, fmt.Errorf("decoding %s: %w", s.name, err)
 	}
@@ -236,6 +254,46 @@ func (d *decoder) decode(b []byte) (string, record, error) {
 		return "", nil, fmt.Errorf("decoding %s: got %T, want a record", s.name, native)
 	}
 	return s.name, rec, nil
+}
+
+// schemaByID fetches the schema registered with id (GET /schemas/ids/{id}), once per
+// id: a schema id never changes meaning. The body is decoded with the writer's schema
+// as the registry has it, so no .avsc file is needed for it.
+func (d *decoder) schemaByID(id uint32) (schema, error) {
+	if s, ok := d.byID[id]; ok {
+		return s, nil
+	}
+	if d.registry == "" {
+		return schema{}, fmt.Errorf("schema id %d: the value is in Confluent's wire format; give the schema registry's URL (--schema-registry)", id)
+	}
+	client := &http.Client{Timeout: 10 * time.Second} // net/http sends the URL's user:password as basic auth
+	resp, err := client.Get(fmt.Sprintf("%s/schemas/ids/%d", d.registry, id))
+	if err != nil {
+		return schema{}, fmt.Errorf("fetching schema id %d: %w", id, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return schema{}, fmt.Errorf("fetching schema id %d: the registry answers %s", id, resp.Status)
+	}
+	var answer struct {
+		Schema string `json:"schema"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&answer); err != nil {
+		return schema{}, fmt.Errorf("reading schema id %d: %w", id, err)
+	}
+	codec, err := goavro.NewCodec(answer.Schema)
+	if err != nil {
+		return schema{}, fmt.Errorf("compiling schema id %d: %w", id, err)
+	}
+	var canonical struct {
+		Name string `json:"name"` // the record's full name
+	}
+	if err := json.Unmarshal([]byte(codec.CanonicalSchema()), &canonical); err != nil {
+		return schema{}, fmt.Errorf("reading the name of schema id %d: %w", id, err)
+	}
+	s := schema{name: canonical.Name, codec: codec}
+	d.byID[id] = s
+	return s, nil
 }
 
 // readSchemas parses every .avsc file of dir, by the full name of its record.

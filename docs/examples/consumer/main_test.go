@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -12,9 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/tributary-sec/tributary/internal/avro"
 	"github.com/tributary-sec/tributary/internal/model"
+	"github.com/tributary-sec/tributary/internal/registry"
 )
 
 // schemaDir is Tributary's schemas/, from this package's directory.
@@ -64,6 +68,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"empty", nil, "not an Avro single-object encoded message"},
 		{"no magic", []byte(`{"uid":"x"}`), "not an Avro single-object encoded message"},
 		{"unknown fingerprint", []byte{0xC3, 0x01, 1, 2, 3, 4, 5, 6, 7, 8, 0}, "unknown schema fingerprint 0807060504030201"},
+		{"confluent without a registry", []byte{0, 0, 0, 0, 7, 0}, "schema id 7: the value is in Confluent's wire format; give the schema registry's URL (--schema-registry)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := dec.decode(tc.value)
@@ -75,8 +80,34 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 // TestConsume runs the example against an in-process Kafka holding records encoded by
-// Tributary's own codec, and checks the lines it prints and the offsets it commits.
+// Tributary's own codec, and checks the lines it prints and the offsets it commits: in
+// single-object encoding, and in Confluent's wire format with a schema registry (a
+// stand-in asking for basic auth).
 func TestConsume(t *testing.T) {
+	t.Run("single-object", func(t *testing.T) {
+		codec, err := avro.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		testConsume(t, codec)
+	})
+	t.Run("schema registry", func(t *testing.T) {
+		reg := srfake.New(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("consumer:s3cret"))))
+		defer reg.Close()
+		u, err := url.Parse(reg.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword("consumer", "s3cret")
+		codec, err := (&registry.Config{URL: u.String(), Write: true}).Codec(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		testConsume(t, codec, "--schema-registry", u.String())
+	})
+}
+
+func testConsume(t *testing.T, codec *avro.Codec, args ...string) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, findingsTopic, assetsTopic))
 	if err != nil {
 		t.Fatal(err)
@@ -87,10 +118,6 @@ func TestConsume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer producer.Close()
-	codec, err := avro.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	at := func(hour int) time.Time { return time.Date(2026, 12, 2, hour, 0, 0, 0, time.UTC) }
 	score := 7.5
@@ -153,7 +180,7 @@ func TestConsume(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(runCtx, []string{"--brokers", strings.Join(cluster.ListenAddrs(), ","), "--group", "consumer-test", "--schemas", schemaDir}, &out)
+		done <- run(runCtx, append([]string{"--brokers", strings.Join(cluster.ListenAddrs(), ","), "--group", "consumer-test", "--schemas", schemaDir}, args...), &out)
 	}()
 	for len(out.lines()) < len(want) {
 		select {

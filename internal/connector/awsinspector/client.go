@@ -23,6 +23,8 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/tributary-sec/tributary/internal/connector"
 )
 
 // credentials returns the base credentials (configured keys, else the SDK's default
@@ -46,8 +48,8 @@ func (s *Source) credentials(ctx context.Context) (aws.CredentialsProvider, erro
 		Region:      st.Regions[0],
 		Credentials: base,
 		Retryer:     s.retryer(),
-		HTTPClient:  newHTTPClient(s.tuneTransport),
-		APIOptions:  []func(*middleware.Stack) error{s.stsErrors.add},
+		HTTPClient:  newHTTPClient(s.tuneTransport, s.inst.Requests),
+		APIOptions:  []func(*middleware.Stack) error{s.stsErrors.add, countAttempts},
 	}, func(o *sts.Options) {
 		if st.STSEndpoint != "" {
 			o.BaseEndpoint = aws.String(st.STSEndpoint)
@@ -67,7 +69,8 @@ func (s *Source) newClient(region string) *inspector2.Client {
 		Region:      region,
 		Credentials: s.creds,
 		Retryer:     s.retryer(),
-		HTTPClient:  newHTTPClient(s.tuneTransport),
+		HTTPClient:  newHTTPClient(s.tuneTransport, s.inst.Requests),
+		APIOptions:  []func(*middleware.Stack) error{countAttempts},
 	}, func(o *inspector2.Options) {
 		if s.settings.Endpoint != "" {
 			o.BaseEndpoint = aws.String(s.settings.Endpoint)
@@ -82,15 +85,62 @@ func (s *Source) newClient(region string) *inspector2.Client {
 // connection under the response being read ("use of closed network connection"). A
 // fast endpoint hits it on a few percent of requests, each costing a retry and its
 // backoff. Giving the transport its own in-memory copy of the body removes the race.
-func NewHTTPClient() *http.Client { return newHTTPClient(nil) }
+func NewHTTPClient() *http.Client { return newHTTPClient(nil, nil) }
 
-// newHTTPClient is NewHTTPClient with its transport adjusted by tune, when not nil.
-func newHTTPClient(tune func(*http.Transport)) *http.Client {
+// newHTTPClient is NewHTTPClient with its transport adjusted by tune, when not nil,
+// and every attempt reported to observe.
+func newHTTPClient(tune func(*http.Transport), observe connector.RequestObserver) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	if tune != nil {
 		tune(t)
 	}
-	return &http.Client{Transport: bufferedBodies{next: t}}
+	var rt http.RoundTripper = bufferedBodies{next: t}
+	if observe != nil {
+		rt = observed{next: rt, observe: observe}
+	}
+	return &http.Client{Transport: rt}
+}
+
+// observed reports every HTTP attempt of the SDK: the operation's name comes from the
+// SDK's context, and whether the attempt is a retry from countAttempts.
+type observed struct {
+	next    http.RoundTripper
+	observe connector.RequestObserver
+}
+
+func (o observed) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := o.next.RoundTrip(r)
+	req := connector.Request{Endpoint: middleware.GetOperationName(r.Context()), Duration: time.Since(start)}
+	if n, ok := middleware.GetStackValue(r.Context(), attemptsKey{}).(*int); ok {
+		req.Retry = *n > 1
+	}
+	if err == nil {
+		req.Status = resp.StatusCode
+	}
+	o.observe(req)
+	return resp, err
+}
+
+type attemptsKey struct{}
+
+// countAttempts numbers the attempts of each call: one middleware before the SDK's
+// retry loop gives the call a counter, one inside the loop counts each attempt. Attempts
+// of a call are sequential, so the counter needs no lock.
+func countAttempts(stack *middleware.Stack) error {
+	start := middleware.FinalizeMiddlewareFunc("tributaryAttemptCounter", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		return next.HandleFinalize(middleware.WithStackValue(ctx, attemptsKey{}, new(int)), in)
+	})
+	count := middleware.FinalizeMiddlewareFunc("tributaryAttempt", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		if n, ok := middleware.GetStackValue(ctx, attemptsKey{}).(*int); ok {
+			*n++
+		}
+		return next.HandleFinalize(ctx, in)
+	})
+	if err := stack.Finalize.Insert(start, "Retry", middleware.Before); err != nil {
+		return err
+	}
+	return stack.Finalize.Insert(count, "Retry", middleware.After)
 }
 
 type bufferedBodies struct{ next http.RoundTripper }

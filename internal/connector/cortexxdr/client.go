@@ -14,6 +14,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"path"
 	"strconv"
 	"sync"
 	"time"
@@ -47,9 +48,11 @@ type client struct {
 
 	now   func() time.Time
 	nonce func() string
+	// observe is told of every attempt (the fetcher's vendor API metrics).
+	observe connector.RequestObserver
 }
 
-func newClient(s Settings, key string) *client {
+func newClient(s Settings, key string, observe connector.RequestObserver) *client {
 	return &client{
 		baseURL:  s.BaseURL,
 		keyID:    string(s.APIKeyID),
@@ -72,6 +75,7 @@ func newClient(s Settings, key string) *client {
 		pollTimeout:    s.pollTimeout(),
 		now:            time.Now,
 		nonce:          newNonce,
+		observe:        observe,
 	}
 }
 
@@ -256,7 +260,7 @@ func (c *client) send(ctx context.Context, api string, data any, read func(*http
 			return err
 		}
 		last := attempt >= c.maxAttempts
-		retryAfter, err := c.try(ctx, api, url, payload, read)
+		retryAfter, err := c.try(ctx, api, url, payload, attempt > 1, read)
 		if err == nil {
 			return nil
 		}
@@ -294,7 +298,7 @@ func (c *client) send(ctx context.Context, api string, data any, read func(*http
 
 // try makes one attempt of send. It returns how long Retry-After asks to wait, if the
 // vendor said, and a *connector.Error for a vendor error status.
-func (c *client) try(ctx context.Context, api, url string, payload []byte, read func(*http.Response) error) (time.Duration, error) {
+func (c *client) try(ctx context.Context, api, url string, payload []byte, retry bool, read func(*http.Response) error) (time.Duration, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The timeout restarts whenever the body makes progress, so a long result stream
@@ -310,7 +314,13 @@ func (c *client) try(ctx context.Context, api, url string, payload []byte, read 
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "tributary-cortex-xdr")
 	c.sign(req.Header)
+	start := time.Now()
 	resp, err := c.http.Do(req)
+	attempt := connector.Request{Endpoint: path.Base(api), Retry: retry, Duration: time.Since(start)}
+	if err == nil {
+		attempt.Status = resp.StatusCode
+	}
+	c.observe.Observe(attempt)
 	if err != nil {
 		return 0, timedOut(err, idle)
 	}

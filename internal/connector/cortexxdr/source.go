@@ -296,7 +296,7 @@ func (s *Source) Initiate(ctx context.Context) error {
 			Action:  "check the api_key's environment variable or file: it must hold the key alone, as Cortex XDR showed it when the key was created",
 		}
 	}
-	c := newClient(s.settings, key)
+	c := newClient(s.settings, key, s.inst.Requests)
 	if s.tune != nil {
 		s.tune(c)
 	}
