@@ -17,6 +17,7 @@ type metrics struct {
 	stageSeconds   *prometheus.HistogramVec
 	vendorRequests *prometheus.CounterVec
 	vendorSeconds  *prometheus.HistogramVec
+	connectorInfo  *prometheus.GaugeVec
 }
 
 // newMetrics builds the metrics; register adds them to the service's registry. The
@@ -44,6 +45,10 @@ func newMetrics() *metrics {
 			Help:    "Duration of the fetcher's sync stages, by connector type, stage and state.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 10),
 		}, []string{"connector_type", "stage", "state"}),
+		connectorInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tributary_fetcher_connector_info",
+			Help: "1 for each configured connector, by connector type, connector and whether a schedule syncs it (false: on demand only).",
+		}, []string{"connector_type", "connector", "scheduled"}),
 		vendorRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tributary_fetcher_vendor_requests_total",
 			Help: "Vendor API requests, each attempt counted, by connector type, endpoint (the vendor's operation), status class and whether the attempt is a retry.",
@@ -57,13 +62,14 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(m.syncsStarted, m.syncsFinished, m.syncFailures, m.records, m.stageSeconds, m.vendorRequests, m.vendorSeconds)
+	reg.MustRegister(m.syncsStarted, m.syncsFinished, m.syncFailures, m.records, m.stageSeconds, m.vendorRequests, m.vendorSeconds, m.connectorInfo)
 }
 
 // connectors starts the per-connector series at zero, so that a rate or an increase
 // over them is defined before a connector's first sync ends.
 func (m *metrics) connectors(cs []configuredConnector) {
 	for _, c := range cs {
+		m.connectorInfo.WithLabelValues(c.Type, c.ID, strconv.FormatBool(!c.Schedule.Disabled())).Set(1)
 		m.syncsStarted.WithLabelValues(c.Type, c.ID)
 		m.syncsFinished.WithLabelValues(c.Type, c.ID, "succeeded")
 		m.syncsFinished.WithLabelValues(c.Type, c.ID, "failed")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -26,10 +27,14 @@ func readHistory(ctx context.Context, cfg kafka.Config, topic string, r *runner,
 		ours[c.ID] = true
 	}
 	syncs := map[string]*synclog.Sync{}
+	var undecodable int
+	var firstErr error
 	err := kafka.ReadAll(ctx, cfg, topic, func(rec *kgo.Record) {
 		msg, err := r.codec.Decode(rec.Value)
 		if err != nil {
-			return // the processor's finisher reports undecodable entries
+			undecodable++
+			firstErr = cmp.Or(firstErr, err)
+			return
 		}
 		if ev, ok := msg.(*model.StageEvent); ok && ours[ev.ConnectorID] {
 			s := syncs[ev.SyncID]
@@ -42,6 +47,11 @@ func readHistory(ctx context.Context, cfg kafka.Config, topic string, r *runner,
 	})
 	if err != nil {
 		return history{}, fmt.Errorf("reading the sync log at start-up: %w", err)
+	}
+	if undecodable > 0 {
+		// Schedules and the recovery of unfinished syncs go without these entries.
+		r.log.Warn("sync-log entries this fetcher cannot decode were skipped at start-up; check that every service has the same --schema-registry-url",
+			"skipped", undecodable, "first_err", firstErr.Error())
 	}
 	h := history{lastStarted: map[string]time.Time{}}
 	for _, s := range syncs {
