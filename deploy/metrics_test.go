@@ -1,41 +1,27 @@
 package deploy_test
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tributary-sec/tributary/internal/metricsdoc"
 	"github.com/tributary-sec/tributary/internal/stack"
 )
-
-// metricRow is a row of one of docs/metrics.md's metric tables: | `name` | type | ...
-var metricRow = regexp.MustCompile("^\\|\\s*`(tributary_[a-z0-9_]+)`\\s*\\|\\s*(counter|gauge|histogram|summary)\\s*\\|")
 
 // documentedMetrics reads the metric contract, docs/metrics.md: each metric's type by
 // name.
 func documentedMetrics(t *testing.T) map[string]string {
 	t.Helper()
-	f, err := os.Open("../docs/metrics.md")
+	contract, err := metricsdoc.Read("../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	metrics := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if m := metricRow.FindStringSubmatch(sc.Text()); m != nil {
-			metrics[m[1]] = m[2]
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if len(metrics) < 10 {
-		t.Fatalf("found only %d metrics in docs/metrics.md's tables: has the table format changed?", len(metrics))
+	for _, m := range contract {
+		metrics[m.Name] = m.Type
 	}
 	return metrics
 }

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -19,118 +18,12 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/tributary-sec/tributary/internal/metricsdoc"
 	"github.com/tributary-sec/tributary/internal/simulator/cortex"
 	"github.com/tributary-sec/tributary/internal/simulator/inspector"
 	"github.com/tributary-sec/tributary/internal/stack"
 	"github.com/tributary-sec/tributary/internal/synclog"
 )
-
-// documented is one metric of docs/metrics.md.
-type documented struct {
-	service, name, typ string
-	// labels maps each label to the values it may take; nil allows any value.
-	labels map[string][]string
-}
-
-var (
-	backquoted = regexp.MustCompile("`([^`]+)`")
-	inParens   = regexp.MustCompile(`\([^)]*\)`)
-)
-
-// readContract parses the tables of docs/metrics.md: the label values, and the metrics
-// of each service with their type and labels. A label's values come from its cell in
-// the metric's row, in parentheses, or else from the label table.
-func readContract(t *testing.T) []documented {
-	t.Helper()
-	doc, err := os.ReadFile("../../docs/metrics.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	values := map[string][]string{}
-	var metrics []documented
-	section := ""
-	for _, line := range strings.Split(string(doc), "\n") {
-		if h, ok := strings.CutPrefix(line, "## "); ok {
-			section = h
-			continue
-		}
-		if !strings.HasPrefix(line, "|") || strings.HasPrefix(line, "|---") {
-			continue
-		}
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		if cells[0] == "label" || cells[0] == "metric" {
-			continue
-		}
-		switch section {
-		case "Label values":
-			var vals []string
-			for _, m := range backquoted.FindAllStringSubmatch(cells[1], -1) {
-				vals = append(vals, m[1])
-			}
-			values[strings.Trim(cells[0], "`")] = vals
-		case "fetcher", "normalizer", "processor":
-			if len(cells) != 4 {
-				t.Fatalf("docs/metrics.md, %s: a metric row has %d cells, want 4: %s", section, len(cells), line)
-			}
-			d := documented{service: section, name: strings.Trim(cells[0], "`"), typ: cells[1], labels: map[string][]string{}}
-			for _, part := range splitOutsideParens(cells[2]) {
-				name := backquoted.FindStringSubmatch(part)
-				if name == nil {
-					t.Fatalf("docs/metrics.md: label %q of %s is not in backquotes", part, d.name)
-				}
-				d.labels[name[1]] = nil
-				if paren := inParens.FindString(part); paren != "" {
-					for _, m := range backquoted.FindAllStringSubmatch(paren, -1) {
-						d.labels[name[1]] = append(d.labels[name[1]], m[1])
-					}
-				}
-			}
-			metrics = append(metrics, d)
-		}
-	}
-	for _, d := range metrics {
-		for label, vals := range d.labels {
-			if vals != nil {
-				continue
-			}
-			all, ok := values[label]
-			if !ok {
-				t.Fatalf("docs/metrics.md: label %s of %s is not in the label table", label, d.name)
-			}
-			d.labels[label] = all
-		}
-	}
-	if len(metrics) < 30 || len(values) < 10 {
-		t.Fatalf("read %d metrics and %d labels from docs/metrics.md; its tables changed shape", len(metrics), len(values))
-	}
-	return metrics
-}
-
-// splitOutsideParens splits s at the commas that are not inside parentheses.
-func splitOutsideParens(s string) []string {
-	var (
-		out   []string
-		depth int
-		start int
-	)
-	for i, r := range s {
-		switch r {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case ',':
-			if depth == 0 {
-				out = append(out, strings.TrimSpace(s[start:i]))
-				start = i + 1
-			}
-		}
-	}
-	return append(out, strings.TrimSpace(s[start:]))
-}
 
 // exposition is what each service's /metrics answered, by service and family name.
 type exposition map[string]map[string]*dto.MetricFamily
@@ -199,35 +92,35 @@ func matches(m *dto.Metric, match map[string]string) bool {
 
 // conforms lists how the exposition departs from the contract: a documented metric
 // missing, of another type, with other labels, or with a label value not documented.
-func (e exposition) conforms(contract []documented) []string {
+func (e exposition) conforms(contract []metricsdoc.Metric) []string {
 	var problems []string
 	types := map[string]dto.MetricType{"counter": dto.MetricType_COUNTER, "gauge": dto.MetricType_GAUGE, "histogram": dto.MetricType_HISTOGRAM}
 	for _, d := range contract {
-		f := e.family(d.service, d.name)
+		f := e.family(d.Service, d.Name)
 		if f == nil || len(f.GetMetric()) == 0 {
-			problems = append(problems, fmt.Sprintf("%s does not export %s", d.service, d.name))
+			problems = append(problems, fmt.Sprintf("%s does not export %s", d.Service, d.Name))
 			continue
 		}
-		if want, ok := types[d.typ]; !ok || f.GetType() != want {
-			problems = append(problems, fmt.Sprintf("%s is a %s, documented as a %s", d.name, f.GetType(), d.typ))
+		if want, ok := types[d.Type]; !ok || f.GetType() != want {
+			problems = append(problems, fmt.Sprintf("%s is a %s, documented as a %s", d.Name, f.GetType(), d.Type))
 		}
 		for _, m := range f.GetMetric() {
 			var names []string
 			for _, lp := range m.GetLabel() {
 				names = append(names, lp.GetName())
-				allowed, documented := d.labels[lp.GetName()]
+				allowed, documented := d.Labels[lp.GetName()]
 				if documented && allowed != nil && !slices.Contains(allowed, lp.GetValue()) {
-					problems = append(problems, fmt.Sprintf("%s{%s=%q}: a value docs/metrics.md does not list (%s)", d.name, lp.GetName(), lp.GetValue(), strings.Join(allowed, ", ")))
+					problems = append(problems, fmt.Sprintf("%s{%s=%q}: a value docs/metrics.md does not list (%s)", d.Name, lp.GetName(), lp.GetValue(), strings.Join(allowed, ", ")))
 				}
 			}
-			want := make([]string, 0, len(d.labels))
-			for l := range d.labels {
+			want := make([]string, 0, len(d.Labels))
+			for l := range d.Labels {
 				want = append(want, l)
 			}
 			sort.Strings(names)
 			sort.Strings(want)
 			if !slices.Equal(names, want) {
-				problems = append(problems, fmt.Sprintf("%s has labels %v, documented %v", d.name, names, want))
+				problems = append(problems, fmt.Sprintf("%s has labels %v, documented %v", d.Name, names, want))
 				break
 			}
 		}
@@ -242,7 +135,10 @@ func (e exposition) conforms(contract []documented) []string {
 // their documented values, and the values agree with what the syncs did.
 func TestMetricsContract(t *testing.T) {
 	ctx := context.Background()
-	contract := readContract(t)
+	contract, err := metricsdoc.Read("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	started := time.Now()
 
 	sim := newSim(t, 120, inspector.Faults{Malformed: 1, ServerError: 1, Region: "eu-west-1"})
