@@ -41,9 +41,9 @@ func parseFlags() (options, error) {
 	fs := o.FlagSet
 	fs.StringVar(&o.connectorsPath, "connectors", service.Env("TRIBUTARY_CONNECTORS", "connectors.yaml"), "connectors YAML file (env TRIBUTARY_CONNECTORS)")
 	fs.StringVar(&o.syncAtStart, "sync-at-start", service.Env("TRIBUTARY_SYNC_AT_START", ""), "run a sync of every connector at start-up: full or incremental (env TRIBUTARY_SYNC_AT_START)")
-	fs.BoolVar(&o.exitAfterSync, "exit-after-sync", false, "exit once the start-up syncs are done (batch use and benchmarks); no schedule runs")
+	fs.BoolVar(&o.exitAfterSync, "exit-after-sync", service.EnvBool("TRIBUTARY_EXIT_AFTER_SYNC", false), "exit once the start-up syncs are done (batch use and benchmarks); no schedule runs (env TRIBUTARY_EXIT_AFTER_SYNC)")
 	fs.StringVar(&o.apiAddr, "api-addr", service.Env("TRIBUTARY_API_ADDR", "127.0.0.1:8480"), "control API and Connector Logs page address (env TRIBUTARY_API_ADDR); off loopback, env TRIBUTARY_API_TOKEN must set a bearer token")
-	fs.DurationVar(&o.progressEvery, "progress-every", 30*time.Second, "how often a running Fetching stage logs its record count")
+	fs.DurationVar(&o.progressEvery, "progress-every", service.EnvDuration("TRIBUTARY_PROGRESS_EVERY", 30*time.Second), "how often a running Fetching stage logs its record count (env TRIBUTARY_PROGRESS_EVERY)")
 	o.clickhouse = clickhouse.RegisterFlags(fs)
 	o.apiToken = os.Getenv("TRIBUTARY_API_TOKEN")
 	if err := o.Parse(os.Args[1:]); err != nil {

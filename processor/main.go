@@ -73,7 +73,7 @@ func run(ctx context.Context) error {
 	ch := clickhouse.RegisterFlags(common.FlagSet)
 	var syncTimeout time.Duration
 	fs := common.FlagSet
-	fs.DurationVar(&syncTimeout, "sync-timeout", 2*time.Hour, "a sync with no new sync-log entry for this long is failed, and its partitions stop waiting for end-of-sync markers")
+	fs.DurationVar(&syncTimeout, "sync-timeout", service.EnvDuration("TRIBUTARY_SYNC_TIMEOUT", 2*time.Hour), "a sync with no new sync-log entry for this long is failed, and its partitions stop waiting for end-of-sync markers (env TRIBUTARY_SYNC_TIMEOUT)")
 	if err := common.Parse(os.Args[1:]); err != nil {
 		return err
 	}

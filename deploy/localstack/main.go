@@ -89,6 +89,9 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	p := readPorts()
+	if err := service.EnvErr(); err != nil {
+		return err
+	}
 	st, err := startStack(ctx, o, p)
 	if st != nil {
 		defer st.stop()

@@ -5,15 +5,20 @@ package service
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -65,6 +70,9 @@ func Flags(name, defaultAdminAddr string) *Common {
 // Parse parses args and validates the common settings.
 func (c *Common) Parse(args []string) error {
 	if err := c.FlagSet.Parse(args); err != nil {
+		return err
+	}
+	if err := EnvErr(); err != nil {
 		return err
 	}
 	c.Kafka.Brokers = strings.Split(c.brokers, ",")
@@ -166,12 +174,65 @@ func Env(key, def string) string {
 	return def
 }
 
-// EnvInt returns the environment variable key as an int, or def when it is unset or
-// not a number.
-func EnvInt(key string, def int) int {
-	v, err := strconv.Atoi(Env(key, strconv.Itoa(def)))
+// envChecks holds, for each environment variable EnvInt, EnvDuration and EnvBool read,
+// how to check its value, for EnvErr.
+var envChecks struct {
+	sync.Mutex
+	byKey map[string]func(string) error
+}
+
+// envParse returns the environment variable key parsed, or def when it is unset or does
+// not parse; EnvErr reports a value that does not, naming the form wanted.
+func envParse[T any](key string, def T, parse func(string) (T, error), want string) T {
+	envChecks.Lock()
+	if envChecks.byKey == nil {
+		envChecks.byKey = map[string]func(string) error{}
+	}
+	envChecks.byKey[key] = func(v string) error {
+		if _, err := parse(v); err != nil {
+			return fmt.Errorf("env %s is %q: want %s; fix or unset it", key, v, want)
+		}
+		return nil
+	}
+	envChecks.Unlock()
+	v, ok := os.LookupEnv(key)
+	if !ok {
+		return def
+	}
+	out, err := parse(v)
 	if err != nil {
 		return def
 	}
-	return v
+	return out
+}
+
+// EnvInt returns the environment variable key as an int, or def when it is unset.
+func EnvInt(key string, def int) int {
+	return envParse(key, def, strconv.Atoi, "a whole number")
+}
+
+// EnvDuration returns the environment variable key as a duration (e.g. 30s, 2h), or def
+// when it is unset.
+func EnvDuration(key string, def time.Duration) time.Duration {
+	return envParse(key, def, time.ParseDuration, "a duration such as 30s or 2h")
+}
+
+// EnvBool returns the environment variable key as a bool, or def when it is unset.
+func EnvBool(key string, def bool) bool {
+	return envParse(key, def, strconv.ParseBool, "true or false")
+}
+
+// EnvErr reports every environment variable EnvInt, EnvDuration or EnvBool read whose
+// value does not parse; Common.Parse returns it, so a bad value stops a service at
+// start-up instead of being ignored.
+func EnvErr() error {
+	envChecks.Lock()
+	defer envChecks.Unlock()
+	var errs []error
+	for _, key := range slices.Sorted(maps.Keys(envChecks.byKey)) {
+		if v, ok := os.LookupEnv(key); ok {
+			errs = append(errs, envChecks.byKey[key](v))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -120,5 +121,34 @@ func TestKafkaMetrics(t *testing.T) {
 	clients["finisher"].Close()
 	if got := connects(); !got["main"] || got["finisher"] {
 		t.Errorf("after closing the finisher's client, connects_total by client: %v, want main alone", got)
+	}
+}
+
+// TestBadEnvironmentStopsParse: a variable that does not parse is an error naming it and
+// the form wanted, not silently the default.
+func TestBadEnvironmentStopsParse(t *testing.T) {
+	tests := []struct{ key, value, want string }{
+		{"TRIBUTARY_TOPIC_PARTITIONS", "six", `env TRIBUTARY_TOPIC_PARTITIONS is "six": want a whole number`},
+		{"TRIBUTARY_MEMORY_LIMIT_MIB", "1.5", `env TRIBUTARY_MEMORY_LIMIT_MIB is "1.5": want a whole number`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			t.Setenv(tt.key, tt.value)
+			err := Flags("test", "127.0.0.1:0").Parse([]string{"--kafka-brokers", "127.0.0.1:9092"})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse with %s=%q: %v; want an error saying %s", tt.key, tt.value, err, tt.want)
+			}
+		})
+	}
+	if err := Flags("test", "127.0.0.1:0").Parse([]string{"--kafka-brokers", "127.0.0.1:9092"}); err != nil {
+		t.Errorf("Parse once the variables are restored: %v", err)
+	}
+	t.Setenv("TRIBUTARY_TEST_TIMEOUT", "2h")
+	t.Setenv("TRIBUTARY_TEST_FLAG", "maybe")
+	if d, b := EnvDuration("TRIBUTARY_TEST_TIMEOUT", time.Minute), EnvBool("TRIBUTARY_TEST_FLAG", true); d != 2*time.Hour || !b {
+		t.Errorf("EnvDuration = %s, EnvBool = %v; want 2h and the default, true", d, b)
+	}
+	if err := EnvErr(); err == nil || !strings.Contains(err.Error(), `env TRIBUTARY_TEST_FLAG is "maybe": want true or false`) {
+		t.Errorf("EnvErr() = %v", err)
 	}
 }
