@@ -105,7 +105,7 @@ func (s *localStack) rowCounts(ctx context.Context) (findings, assets int, err e
 func (s *localStack) bench(ctx context.Context, o options) error {
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	defer stopPolling()
-	normalized := &progress{addr: s.services.AdminAddr("normalizer"), metric: "tributary_normalizer_records_total"}
+	normalized := &progress{addr: s.services.AdminAddr("normalizer"), metric: "tributary_normalizer_records_in_total"}
 	written := &progress{addr: s.services.AdminAddr("processor"), metric: `tributary_processor_clickhouse_rows_total{table="findings"}`}
 	go normalized.poll(pollCtx)
 	go written.poll(pollCtx)
