@@ -119,7 +119,7 @@ func (s *localStack) bench(ctx context.Context, o options) error {
 	if sy.FailedStage != "" {
 		return fmt.Errorf("the benchmark sync failed at %s; see %s/logs", sy.FailedStage, s.dir)
 	}
-	fetching, _ := sy.Stage(model.StageFetching)
+	fetching := sy.Stage(model.StageFetching)
 	findings, assets, err := s.rowCounts(ctx)
 	if err != nil {
 		return err
@@ -137,9 +137,9 @@ func (s *localStack) bench(ctx context.Context, o options) error {
 		return fmt.Errorf("benchmark: %d findings and %d assets in ClickHouse, want %d and %d", findings, assets, wantFindings, wantAssets)
 	}
 	o.findings = findings
-	processing, _ := sy.Stage(model.StageProcessing)
-	total := processing.EndedAt.Sub(sy.Started())
-	fetchDur := fetching.EndedAt.Sub(fetching.StartedAt)
+	// A Done sync's stages all have their times.
+	total := sy.Stage(model.StageProcessing).EndedAt.Sub(sy.StartedAt)
+	fetchDur := fetching.EndedAt.Sub(*fetching.StartedAt)
 	normRate, normDur := normalized.rate()
 	writeRate, writeDur := written.rate()
 

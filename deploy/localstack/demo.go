@@ -119,7 +119,7 @@ func (s *localStack) demo(ctx context.Context) error {
 		if sy.FailedStage != "" {
 			status = "Failed at " + sy.FailedStage
 		}
-		fmt.Fprintf(&out, "\nSync %s of connector %s: %s in %s\n", sy.ID, id, status, sy.EndedAt().Sub(sy.Started()).Round(time.Millisecond))
+		fmt.Fprintf(&out, "\nSync %s of connector %s: %s in %s\n", sy.ID, id, status, sy.UpdatedAt.Sub(sy.StartedAt).Round(time.Millisecond))
 		for _, ev := range sy.Events {
 			if ev.State == "running" {
 				continue

@@ -153,14 +153,13 @@ func TestFullSyncEndToEnd(t *testing.T) {
 		t.Fatalf("sync failed at %s: %+v", first.FailedStage, first.Events)
 	}
 	for _, stage := range []string{model.StageInitiating, model.StageConnectivity, model.StageFetching, model.StageNormalizing, model.StageProcessing} {
-		ev, ok := first.Stage(stage)
-		if !ok || ev.State != model.StateSucceeded {
-			t.Errorf("stage %s: got %+v, want succeeded", stage, ev)
+		if st := first.Stage(stage); st.State != model.StateSucceeded {
+			t.Errorf("stage %s: got %+v, want succeeded", stage, st)
 		}
 	}
 	served := len(sim.Findings("us-east-1")) + len(sim.Findings("eu-west-1"))
-	if ev, _ := first.Stage(model.StageFetching); ev.RecordsOut != int64(served) {
-		t.Errorf("Fetching reported %d records, the simulator served %d", ev.RecordsOut, served)
+	if st := first.Stage(model.StageFetching); st.RecordsOut != int64(served) {
+		t.Errorf("Fetching reported %d records, the simulator served %d", st.RecordsOut, served)
 	}
 
 	rows := p.rows(t)

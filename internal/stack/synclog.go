@@ -13,40 +13,11 @@ import (
 	"github.com/tributary-sec/tributary/internal/synclog"
 )
 
-// Sync is what the sync log says of one sync.
+// Sync is what the sync log says of one sync: its fold (status, stages, first failure)
+// and its stage events in order, for printing.
 type Sync struct {
-	ID          string
-	ConnectorID string
-	Events      []model.StageEvent
-	FailedStage string // the first stage that failed, empty when none did
-	Ended       bool   // Processing ended (or was skipped)
-}
-
-// Started is when the sync's first event was written.
-func (s *Sync) Started() time.Time {
-	if len(s.Events) == 0 {
-		return time.Time{}
-	}
-	return s.Events[0].Time
-}
-
-// EndedAt is when the sync's last event was written.
-func (s *Sync) EndedAt() time.Time {
-	if len(s.Events) == 0 {
-		return time.Time{}
-	}
-	return s.Events[len(s.Events)-1].Time
-}
-
-// Stage returns the last event of a stage that set its state (free-standing entries,
-// such as a WARN about dead letters, set none).
-func (s *Sync) Stage(name string) (model.StageEvent, bool) {
-	for i := len(s.Events) - 1; i >= 0; i-- {
-		if s.Events[i].Stage == name && s.Events[i].State != "" {
-			return s.Events[i], true
-		}
-	}
-	return model.StageEvent{}, false
+	synclog.Sync
+	Events []model.StageEvent
 }
 
 // WaitForSyncs reads the sync log from the start until one sync of each of the given
@@ -90,15 +61,12 @@ func WaitForSyncs(ctx context.Context, cfg kafka.Config, since time.Time, connec
 				continue
 			}
 			if s == nil {
-				s = &Sync{ID: ev.SyncID, ConnectorID: ev.ConnectorID}
+				s = &Sync{Sync: *synclog.NewSync(ev.SyncID)}
 				syncs[ev.SyncID] = s
 			}
 			s.Events = append(s.Events, *ev)
-			if ev.State == model.StateFailed && s.FailedStage == "" {
-				s.FailedStage = ev.Stage
-			}
-			if ev.Stage == model.StageProcessing && synclog.IsFinal(ev.State) {
-				s.Ended = true
+			s.Apply(ev)
+			if synclog.IsFinal(s.Stage(model.StageProcessing).State) {
 				ended[ev.ConnectorID] = s
 			}
 		}
