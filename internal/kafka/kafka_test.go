@@ -53,20 +53,7 @@ func TestPartitioner(t *testing.T) {
 func TestConsumeCommitsAfterHandlingAndHonoursHolds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := kafkatest.New(t, 1)
-	admin, err := kafka.NewClient(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := kafka.EnsureTopics(ctx, admin, cfg, "in"); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 10 {
-		if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "in", Value: []byte{byte(i)}}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cfg, admin := filledTopic(ctx, t, 1, "in", 10)
 	committed := func() int64 {
 		offsets, err := kadm.NewClient(admin).FetchOffsets(ctx, "g")
 		if err != nil {
@@ -154,20 +141,7 @@ func TestNewClientUnreachable(t *testing.T) {
 func TestGroupLag(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := kafkatest.New(t, 2)
-	cl, err := kafka.NewClient(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if _, err := kafka.EnsureTopics(ctx, cl, cfg, "t"); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 8 {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Partition: int32(i % 2)}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, cl := filledTopic(ctx, t, 2, "t", 8)
 	lag := func() int64 {
 		t.Helper()
 		n, err := kafka.GroupLag(ctx, cl, "g", "t")
@@ -187,4 +161,26 @@ func TestGroupLag(t *testing.T) {
 	if n := lag(); n != 5 {
 		t.Errorf("lag after committing 3 of partition 0's 4 records: %d, want 1 + 4", n)
 	}
+}
+
+// filledTopic starts a cluster whose topic has the given partitions and holds n records,
+// record i (value i) in partition i modulo partitions, and returns a client of it.
+func filledTopic(ctx context.Context, t *testing.T, partitions int32, topic string, n int) (kafka.Config, *kgo.Client) {
+	t.Helper()
+	cfg := kafkatest.New(t, partitions)
+	cl, err := kafka.NewClient(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if _, err := kafka.EnsureTopics(ctx, cl, cfg, topic); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		rec := &kgo.Record{Topic: topic, Partition: int32(i) % partitions, Value: []byte{byte(i)}}
+		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cfg, cl
 }
