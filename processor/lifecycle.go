@@ -63,26 +63,15 @@ func (l *lifecycle) apply(ctx context.Context, assets []model.Asset, findings []
 	var g errgroup.Group
 	g.Go(func() error { return l.publish(ctx, enriched, findings) })
 	// The two history tables are written apart, so that each insert is measured.
-	if len(findHist) > 0 {
-		g.Go(func() error {
-			return retry(ctx, l.log, "writing finding history to ClickHouse", func() error {
-				start := time.Now()
-				err := l.store.WriteHistory(ctx, findHist, nil)
-				l.metrics.observeBatch("finding_history", len(findHist), time.Since(start), err)
-				return err
+	history := func(table string, rows int, write func() error) {
+		if rows > 0 {
+			g.Go(func() error {
+				return retry(ctx, l.log, "writing "+table+" to ClickHouse", func() error { return l.metrics.insert(table, rows, write) })
 			})
-		})
+		}
 	}
-	if len(assetHist) > 0 {
-		g.Go(func() error {
-			return retry(ctx, l.log, "writing asset history to ClickHouse", func() error {
-				start := time.Now()
-				err := l.store.WriteHistory(ctx, nil, assetHist)
-				l.metrics.observeBatch("asset_history", len(assetHist), time.Since(start), err)
-				return err
-			})
-		})
-	}
+	history("finding_history", len(findHist), func() error { return l.store.WriteHistory(ctx, findHist, nil) })
+	history("asset_history", len(assetHist), func() error { return l.store.WriteHistory(ctx, nil, assetHist) })
 	return g.Wait()
 }
 

@@ -115,15 +115,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// observeBatch counts one insert into table: its rows and duration when it succeeded.
-func (m *metrics) observeBatch(table string, rows int, d time.Duration, err error) {
-	if err != nil {
+// insert runs one ClickHouse insert of rows rows into table and counts it: its rows and
+// duration when it succeeded.
+func (m *metrics) insert(table string, rows int, write func() error) error {
+	start := time.Now()
+	if err := write(); err != nil {
 		m.batches.WithLabelValues(table, "error").Inc()
-		return
+		return err
 	}
 	m.batches.WithLabelValues(table, "ok").Inc()
 	m.batchRows.WithLabelValues(table).Add(float64(rows))
-	m.batchSeconds.WithLabelValues(table).Observe(d.Seconds())
+	m.batchSeconds.WithLabelValues(table).Observe(time.Since(start).Seconds())
+	return nil
 }
 
 // written counts the assets and findings of a batch written to ClickHouse.

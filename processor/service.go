@@ -195,18 +195,12 @@ func (p *processor) writeOnce(ctx context.Context, assets []model.Asset, finding
 	var g errgroup.Group
 	if len(assets) > 0 {
 		g.Go(func() error {
-			start := time.Now()
-			err := p.store.WriteAssets(ctx, assets)
-			p.metrics.observeBatch("assets", len(assets), time.Since(start), err)
-			return err
+			return p.metrics.insert("assets", len(assets), func() error { return p.store.WriteAssets(ctx, assets) })
 		})
 	}
 	if len(findings) > 0 {
 		g.Go(func() error {
-			start := time.Now()
-			err := p.store.WriteFindings(ctx, findings)
-			p.metrics.observeBatch("findings", len(findings), time.Since(start), err)
-			return err
+			return p.metrics.insert("findings", len(findings), func() error { return p.store.WriteFindings(ctx, findings) })
 		})
 	}
 	return g.Wait()

@@ -17,34 +17,44 @@ import (
 
 const xdrKeyEnv = "TRIBUTARY_E2E_XDR_KEY"
 
+// newXDRTenant serves a simulated Cortex XDR tenant of 12 endpoints (seed 3, no rate
+// limit) whose API key is e2e-xdr-key, id 42.
+func newXDRTenant(t *testing.T, advanced bool) (*cortex.Simulator, *httptest.Server) {
+	t.Helper()
+	sim, err := cortex.New(cortex.Config{Seed: 3, Endpoints: 12, APIKeyID: "42", APIKey: "e2e-xdr-key", Advanced: advanced, RequestsPerSecond: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(srv.Close)
+	t.Setenv(xdrKeyEnv, "e2e-xdr-key")
+	return sim, srv
+}
+
+// newXDRPipeline returns a pipeline whose connectors file holds one Cortex XDR connector,
+// xdr-e2e, on the tenant at url, with the extra settings lines given (YAML, unindented).
+func newXDRPipeline(t *testing.T, url string, extra ...string) *pipeline {
+	t.Helper()
+	p := newPipeline(t, nil)
+	conf := fmt.Sprintf("connectors:\n  - id: xdr-e2e\n    type: cortex_xdr\n    settings:\n      base_url: %s\n      api_key_id: \"42\"\n      api_key: {env: %s}\n", url, xdrKeyEnv)
+	for _, line := range extra {
+		conf += "      " + line + "\n"
+	}
+	p.connectors = filepath.Join(t.TempDir(), "xdr.yaml")
+	if err := os.WriteFile(p.connectors, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestCortexXDRFullSyncEndToEnd syncs a small Cortex XDR tenant and checks the ClickHouse
 // rows field by field: endpoints sharing a name stay distinct assets, LOST and
 // UNINSTALLED endpoints (the remove set) are archived, and findings point at every
 // endpoint of their host name.
 func TestCortexXDRFullSyncEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	sim, err := cortex.New(cortex.Config{Seed: 3, Endpoints: 12, APIKeyID: "42", APIKey: "e2e-xdr-key", Advanced: true, RequestsPerSecond: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	p := newPipeline(t, nil)
-	conf := fmt.Sprintf(`connectors:
-  - id: xdr-e2e
-    type: cortex_xdr
-    settings:
-      base_url: %s
-      api_key_id: "42"
-      api_key: {env: %s}
-      key_type: advanced
-      remove_statuses: [LOST, UNINSTALLED]
-`, srv.URL, xdrKeyEnv)
-	p.connectors = filepath.Join(t.TempDir(), "xdr.yaml")
-	if err := os.WriteFile(p.connectors, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(xdrKeyEnv, "e2e-xdr-key")
+	sim, srv := newXDRTenant(t, true)
+	p := newXDRPipeline(t, srv.URL, "key_type: advanced", "remove_statuses: [LOST, UNINSTALLED]")
 	svc := p.start(ctx, stack.Config{SyncAtStart: "full"})
 	s := p.waitSyncOf(ctx, svc, "xdr-e2e", "the sync to end", func(s synclog.Sync) bool { return s.Status != synclog.StatusInProgress })
 	if s.Status != synclog.StatusDone {
@@ -114,19 +124,8 @@ func joinQuoted(ids []string) string {
 // not_returned); the findings of archived endpoints are hidden, not Fixed.
 func TestCortexXDRLifecycle(t *testing.T) {
 	ctx := context.Background()
-	sim, err := cortex.New(cortex.Config{Seed: 3, Endpoints: 12, APIKeyID: "42", APIKey: "e2e-xdr-key", RequestsPerSecond: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	p := newPipeline(t, nil)
-	p.connectors = filepath.Join(t.TempDir(), "xdr.yaml")
-	conf := fmt.Sprintf("connectors:\n  - id: xdr-e2e\n    type: cortex_xdr\n    settings:\n      base_url: %s\n      api_key_id: \"42\"\n      api_key: {env: %s}\n      remove_statuses: [LOST, UNINSTALLED]\n", srv.URL, xdrKeyEnv)
-	if err := os.WriteFile(p.connectors, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(xdrKeyEnv, "e2e-xdr-key")
+	sim, srv := newXDRTenant(t, false)
+	p := newXDRPipeline(t, srv.URL, "remove_statuses: [LOST, UNINSTALLED]")
 	svc := p.start(ctx, stack.Config{SyncAtStart: "full"})
 	if s := p.waitSyncOf(ctx, svc, "xdr-e2e", "the first sync", func(s synclog.Sync) bool { return s.Status != synclog.StatusInProgress }); s.Status != synclog.StatusDone {
 		t.Fatalf("first sync %s: %+v", s.Status, s.Error)

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tributary-sec/tributary/internal/metricsdoc"
-	"github.com/tributary-sec/tributary/internal/simulator/cortex"
 	"github.com/tributary-sec/tributary/internal/simulator/inspector"
 	"github.com/tributary-sec/tributary/internal/stack"
 	"github.com/tributary-sec/tributary/internal/synclog"
@@ -144,12 +143,7 @@ func TestMetricsContract(t *testing.T) {
 	sim := newSim(t, 120, inspector.Faults{Malformed: 1, ServerError: 1, Region: "eu-west-1"})
 	awsSrv := httptest.NewServer(sim.Handler())
 	t.Cleanup(awsSrv.Close)
-	xdr, err := cortex.New(cortex.Config{Seed: 3, Endpoints: 12, APIKeyID: "42", APIKey: "e2e-xdr-key", RequestsPerSecond: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	xdrSrv := httptest.NewServer(xdr.Handler())
-	t.Cleanup(xdrSrv.Close)
+	_, xdrSrv := newXDRTenant(t, false)
 	p := newPipeline(t, nil)
 	p.connectors = filepath.Join(t.TempDir(), "connectors.yaml")
 	conf := fmt.Sprintf(`connectors:
@@ -184,7 +178,6 @@ func TestMetricsContract(t *testing.T) {
 	if err := os.WriteFile(p.connectors, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(xdrKeyEnv, "e2e-xdr-key")
 	t.Setenv("WRONG_SECRET", "not-the-secret")
 	svc := p.start(ctx, stack.Config{SyncAtStart: "full"})
 

@@ -3,9 +3,6 @@ package stack_test
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,20 +18,9 @@ import (
 // the validation stores; once the endpoint is fixed, the next sync matches everything.
 func TestDataValidation(t *testing.T) {
 	ctx := context.Background()
-	sim, err := cortex.New(cortex.Config{Seed: 3, Endpoints: 12, APIKeyID: "42", APIKey: "e2e-xdr-key", RequestsPerSecond: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, srv := newXDRTenant(t, false)
 	sim.SetFaults(cortex.Faults{Malformed: 1})
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(srv.Close)
-	p := newPipeline(t, nil)
-	p.connectors = filepath.Join(t.TempDir(), "xdr.yaml")
-	conf := fmt.Sprintf("connectors:\n  - id: xdr-e2e\n    type: cortex_xdr\n    settings:\n      base_url: %s\n      api_key_id: \"42\"\n      api_key: {env: %s}\n", srv.URL, xdrKeyEnv)
-	if err := os.WriteFile(p.connectors, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv(xdrKeyEnv, "e2e-xdr-key")
+	p := newXDRPipeline(t, srv.URL)
 	svc := p.start(ctx, stack.Config{SyncAtStart: "full"})
 	first := p.waitSyncOf(ctx, svc, "xdr-e2e", "the first sync", func(s synclog.Sync) bool { return s.Status != synclog.StatusInProgress })
 	if first.Status != synclog.StatusDone {
